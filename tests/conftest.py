@@ -1,0 +1,35 @@
+"""Test-session environment: hermetic caches, no Hub access, Triton kernels on the CPU interpreter.
+
+The variables must be set before torch/triton/transformers are imported (TRITON_INTERPRET is read when
+``@triton.jit`` decorates, HF_ENDPOINT/HF_HUB_OFFLINE at import of huggingface_hub), so they live here.
+"""
+
+import os
+import tempfile
+
+_CACHE = os.environ.setdefault("WAVE_HF_TEST_CACHE", tempfile.mkdtemp(prefix="wave_hf_test_cache_"))
+os.environ.setdefault("TRITON_INTERPRET", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HOME", os.path.join(_CACHE, "hf"))
+os.environ.setdefault("HF_DATASETS_CACHE", os.path.join(_CACHE, "hf", "datasets"))
+os.environ.setdefault("TRITON_CACHE_DIR", os.path.join(_CACHE, "triton"))
+os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", os.path.join(_CACHE, "inductor"))
+os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+    yield
+
+
+def pytest_collection_modifyitems(config, items):
+    skip_cuda = pytest.mark.skip(reason="needs a CUDA device")
+    if not torch.cuda.is_available():
+        for item in items:
+            if "cuda" in item.keywords:
+                item.add_marker(skip_cuda)
