@@ -1,0 +1,67 @@
+"""Analysis tools for the hidden-wave claims (brief sections 3.4, 5 and 6.4).
+
+- ``operators``: the theory operator Phi (from a task operator, a boundary, or an LBC model's accessor).
+- ``spectra``: eigenvalues, counts, and ``spectral_comparison`` (angles, radians; documented unequal-count rule).
+- ``basis``: readout/input-grounded wave bases with cell pruning, the Krylov wave canonical form, ``Psi* W Psi``.
+- ``waves``: hidden states in wave coordinates, the "315" stimulus, the one-column-per-step shift score.
+- ``twm``: reference TWM simulators (Theorem 3.1; linear TWM with "load" or "additive" input).
+- ``gradients``: normalised ||dC/dx(i)|| against the distance i.
+- ``probes``: operators and hidden trajectories of trained models.
+- ``plots`` (imported on demand, needs matplotlib): spectra, heatmaps, wave frames and GIF, gradient and learning
+  curves.
+"""
+
+from .basis import (
+    KrylovBasis,
+    WaveBasis,
+    active_cells,
+    grounded_bases,
+    krylov_basis,
+    structure_energy_fraction,
+    structure_mask,
+    structure_report,
+    with_residual_components,
+)
+from .gradients import gradient_propagation
+from .operators import phi_from_boundary, phi_from_model, phi_from_task_operator, task_operator_from_phi
+from .probes import hidden_trajectory, rnn_operators
+from .spectra import (
+    SpectralComparison,
+    count_above,
+    count_unit_modulus,
+    eigenvalues,
+    spectral_comparison,
+    unit_circle_angles,
+)
+from .twm import linear_twm, twm_rollout
+from .waves import bitmap_315, wave_frames, wave_shift_score
+
+__all__ = [
+    "KrylovBasis",
+    "SpectralComparison",
+    "WaveBasis",
+    "active_cells",
+    "bitmap_315",
+    "count_above",
+    "count_unit_modulus",
+    "eigenvalues",
+    "gradient_propagation",
+    "grounded_bases",
+    "hidden_trajectory",
+    "krylov_basis",
+    "linear_twm",
+    "phi_from_boundary",
+    "phi_from_model",
+    "phi_from_task_operator",
+    "rnn_operators",
+    "spectral_comparison",
+    "structure_energy_fraction",
+    "structure_mask",
+    "structure_report",
+    "task_operator_from_phi",
+    "twm_rollout",
+    "unit_circle_angles",
+    "wave_frames",
+    "wave_shift_score",
+    "with_residual_components",
+]

@@ -1,12 +1,24 @@
-"""Plain reference implementations of the wave scan (the definition; used by tests and as the slow backend)."""
+"""Plain reference of the wave scan (the definition, a loop over time; used by tests and as the slow backend).
+
+Arithmetic runs in the promoted dtype of the inputs (bf16 inputs give a bf16 loop: the "plain low-precision path" the
+fast backends are judged against); outputs take the dtype of ``u``. Gradients come from autograd through the loop.
+"""
 
 from __future__ import annotations
 
 import torch
 
 
+def _promoted(*tensors: torch.Tensor | None) -> torch.dtype:
+    dtype = tensors[0].dtype
+    for t in tensors[1:]:
+        if t is not None:
+            dtype = torch.promote_types(dtype, t.dtype)
+    return dtype
+
+
 def apply_boundary(a: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
-    """Boundary term sum_k a_k z_{t-k} for one step.
+    """Boundary term sum_k a_k z_{t-k} of one step.
 
     a: (H, S, D) diagonal or (H, S, D, D) dense; state: (B, H, S, D) with state[:, :, j] = z_{t-1-j}.
     Returns (B, H, D).
@@ -17,10 +29,15 @@ def apply_boundary(a: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
 
 
 def wave_step_reference(u_t: torch.Tensor, a: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """One step z_t = u_t + sum_k a_k z_{t-k}. u_t: (B, H, D), state: (B, H, S, D) -> (z_t, new_state)."""
-    z_t = u_t + apply_boundary(a, state)
-    new_state = torch.cat([z_t.unsqueeze(2), state[:, :, :-1]], dim=2)
-    return z_t, new_state
+    """One step z_t = u_t + sum_k a_k z_{t-k}.
+
+    u_t: (B, H, D), a: (H, S, D) or (H, S, D, D), state: (B, H, S, D).
+    Returns z_t (B, H, D) in u_t's dtype and the new state (B, H, S, D) in state's dtype.
+    """
+    dtype = _promoted(u_t, a, state)
+    z_t = u_t.to(dtype) + apply_boundary(a.to(dtype), state.to(dtype))
+    new_state = torch.cat([z_t.unsqueeze(2), state.to(dtype)[:, :, :-1]], dim=2)
+    return z_t.to(u_t.dtype), new_state.to(state.dtype)
 
 
 def wave_scan_reference(
@@ -29,13 +46,21 @@ def wave_scan_reference(
     initial_state: torch.Tensor | None = None,
     output_final_state: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Loop over time of ``wave_step_reference``. u: (B, L, H, D) -> z (B, L, H, D), final (B, H, S, D)."""
+    """Loop over time of the recurrence z_t = u_t + sum_{k=1..S} a_k z_{t-k}.
+
+    u: (B, L, H, D), a: (H, S, D) or (H, S, D, D), initial_state: (B, H, S, D) with initial_state[:, :, j] = z_{-1-j}
+    (None: zeros). Returns z (B, L, H, D) and, if ``output_final_state``, the final state (B, H, S, D) with
+    final[:, :, j] = z_{L-1-j}; both in u's dtype.
+    """
     B, L, H, D = u.shape
     S = a.shape[1]
-    state = u.new_zeros(B, H, S, D) if initial_state is None else initial_state
+    dtype = _promoted(u, a, initial_state)
+    u_c, a_c = u.to(dtype), a.to(dtype)
+    state = u_c.new_zeros(B, H, S, D) if initial_state is None else initial_state.to(dtype)
     zs = []
     for t in range(L):
-        z_t, state = wave_step_reference(u[:, t], a, state)
+        z_t = u_c[:, t] + apply_boundary(a_c, state)
+        state = torch.cat([z_t.unsqueeze(2), state[:, :, :-1]], dim=2)
         zs.append(z_t)
-    z = torch.stack(zs, dim=1) if zs else u.new_zeros(B, 0, H, D)
-    return z, (state if output_final_state else None)
+    z = torch.stack(zs, dim=1) if zs else u_c.new_zeros(B, 0, H, D)
+    return z.to(u.dtype), (state.to(u.dtype) if output_final_state else None)

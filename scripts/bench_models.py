@@ -1,0 +1,380 @@
+"""Model-level benchmark: wave_hf models against the models users would pick instead, side by side in one run.
+
+For WaveLBCForCausalLM, WaveSBCForCausalLM (window and stream substrates) and, from transformers, LlamaForCausalLM
+(sdpa), MambaForCausalLM (its torch path on CPU) and GPT2LMHeadModel (dropout 0), at matched parameter counts:
+
+- training throughput (tokens/s of forward + backward + AdamW step) and peak memory of a training step;
+- prefill time and decode latency per token after prompts of several lengths, and the cache's memory.
+
+Models run alternately per length and every timing is the median of ``--repeats`` runs (the machine is shared and
+noisy). Rows that would run past ``--row-limit`` seconds are reported as "timed out" (measured, or projected from a
+shorter length when the time per token can only grow), never dropped. Prints a markdown table with ratios to Llama,
+writes a PNG (tokens/s and ms/token against L, log axes) and a JSON of the raw numbers with the machine description.
+
+    python scripts/bench_models.py            # CPU default: ~10M parameters, L in 512, 2048, 8192
+    python scripts/bench_models.py --quick    # < 2 minutes
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+import torch
+
+import wave_hf  # noqa: F401  (registers the wave_hf model types with the Auto classes)
+
+TIMED_OUT = "timed out"
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Models
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Size:
+    vocab: int = 8192
+    hidden: int = 320
+    layers: int = 6
+    heads: int = 5
+    history: int = 64  # S for the wave models
+
+
+def build_model(name: str, size: Size, max_len: int) -> torch.nn.Module:
+    from transformers import (
+        AutoConfig,
+        AutoModelForCausalLM,
+        GPT2Config,
+        LlamaConfig,
+        MambaConfig,
+    )
+
+    h, n, V = size.hidden, size.layers, size.vocab
+    if name == "wave_lbc":
+        cfg = AutoConfig.for_model(
+            "wave_lbc", vocab_size=V, hidden_size=h, num_hidden_layers=n, num_heads=h // 16, head_dim=16,
+            history_length=size.history, boundary="diagonal", readout="fir", gating=True, use_mlp=True,
+            tie_word_embeddings=True,
+        )
+    elif name in ("wave_sbc_window", "wave_sbc_stream"):
+        cfg = AutoConfig.for_model(
+            "wave_sbc", vocab_size=V, hidden_size=h, num_hidden_layers=n, num_attention_heads=size.heads,
+            history_length=size.history, substrate_mode=name.rsplit("_", 1)[1], use_mlp=True,
+            tie_word_embeddings=True,
+        )
+    elif name == "llama":
+        cfg = LlamaConfig(
+            vocab_size=V, hidden_size=h, intermediate_size=int(2.7 * h) // 8 * 8, num_hidden_layers=n,
+            num_attention_heads=size.heads, num_key_value_heads=size.heads, max_position_embeddings=max_len,
+            tie_word_embeddings=True, attn_implementation="sdpa",
+        )
+    elif name == "mamba":
+        cfg = MambaConfig(vocab_size=V, hidden_size=h, num_hidden_layers=n + 4, state_size=16,
+                          tie_word_embeddings=True)
+    elif name == "gpt2":
+        cfg = GPT2Config(vocab_size=V, n_embd=h, n_layer=max(n - 1, 1), n_head=size.heads, n_positions=max_len,
+                         resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, bos_token_id=0, eos_token_id=0,
+                         attn_implementation="sdpa")
+    else:
+        raise ValueError(f"unknown model {name!r}; choose from {MODELS}")
+    torch.manual_seed(0)
+    return AutoModelForCausalLM.from_config(cfg)
+
+
+MODELS = ["wave_lbc", "wave_sbc_window", "wave_sbc_stream", "llama", "mamba", "gpt2"]
+
+
+def n_params(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Measurements
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+class PeakRSS:
+    """Samples the process RSS every millisecond; ``peak`` minus ``baseline`` is the extra memory of the block."""
+
+    def __enter__(self):
+        gc.collect()
+        self.proc = psutil.Process()
+        self.baseline = self.peak = self.proc.memory_info().rss
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.proc.memory_info().rss)
+            time.sleep(0.001)
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.proc.memory_info().rss)
+
+    @property
+    def extra_mib(self) -> float:
+        return (self.peak - self.baseline) / 2**20
+
+
+def train_step_fn(model: torch.nn.Module, batch: int, length: int, vocab: int) -> Callable[[], None]:
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    ids = torch.randint(0, vocab, (batch, length))
+    model.train()
+
+    def step():
+        loss = model(input_ids=ids, labels=ids, use_cache=False).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    return step
+
+
+def cache_of(out) -> object:
+    return getattr(out, "cache", None) if getattr(out, "cache", None) is not None else out.past_key_values
+
+
+def cache_bytes(cache) -> int:
+    seen, total = set(), 0
+
+    def visit(obj, depth=0):
+        nonlocal total
+        if depth > 4 or id(obj) in seen:
+            return
+        seen.add(id(obj))
+        if isinstance(obj, torch.Tensor):
+            total += obj.numel() * obj.element_size()
+        elif isinstance(obj, dict):
+            for v in obj.values():
+                visit(v, depth + 1)
+        elif isinstance(obj, (list, tuple)):
+            for v in obj:
+                visit(v, depth + 1)
+        elif hasattr(obj, "__dict__"):
+            for v in vars(obj).values():
+                visit(v, depth + 1)
+
+    visit(cache)
+    return total
+
+
+@torch.no_grad()
+def decode(model: torch.nn.Module, prompt_len: int, new_tokens: int, vocab: int) -> tuple[float, float, int]:
+    """Prefill a (1, prompt_len) prompt, then greedy-decode ``new_tokens`` one at a time with the cache.
+    Returns (prefill seconds, median ms per decoded token, cache bytes after decoding)."""
+    model.eval()
+    ids = torch.randint(0, vocab, (1, prompt_len))
+    t0 = time.perf_counter()
+    out = model(input_ids=ids, use_cache=True)
+    prefill = time.perf_counter() - t0
+    cache, tok, per_token = cache_of(out), out.logits[:, -1:].argmax(-1), []
+    for _ in range(new_tokens):
+        t0 = time.perf_counter()
+        out = model(input_ids=tok, cache=cache, use_cache=True)
+        per_token.append(time.perf_counter() - t0)
+        cache, tok = cache_of(out), out.logits[:, -1:].argmax(-1)
+    return prefill, 1e3 * statistics.median(per_token), cache_bytes(cache)
+
+
+def timed(fn: Callable[[], object], repeats: int, limit: float) -> tuple[list[float], bool]:
+    """Run ``fn`` up to ``repeats`` times; stop early (timed out) once one run exceeds ``limit`` seconds."""
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+        if times[-1] > limit:
+            return times, True
+    return times, False
+
+
+@dataclass
+class Row:
+    model: str
+    length: int
+    params: int = 0
+    train_tok_s: float | str | None = None
+    train_peak_mib: float | str | None = None
+    prefill_s: float | str | None = None
+    decode_ms: float | str | None = None
+    cache_mib: float | str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def projected_over(history: dict[str, tuple[int, float]], key: str, length: int, limit: float) -> bool:
+    """A shorter length already took ``t`` seconds; cost per step grows at least linearly in L."""
+    if key not in history:
+        return False
+    prev_len, prev_t = history[key]
+    return prev_t * length / prev_len > limit
+
+
+def run(args: argparse.Namespace) -> list[Row]:
+    size = Size(vocab=args.vocab, hidden=args.hidden, layers=args.layers, heads=args.heads, history=args.history)
+    max_len = max(args.lengths) + args.decode_tokens + 8
+    models = {name: build_model(name, size, max_len) for name in args.models}
+    rows: dict[tuple[str, int], Row] = {}
+    history: dict[str, tuple[int, float]] = {}
+    for length in args.lengths:
+        batch = max(1, args.tokens_per_step // length)
+        for name in args.models:  # alternate models within each length
+            model = models[name]
+            row = rows.setdefault((name, length), Row(name, length, params=n_params(model)))
+            key = f"train/{name}"
+            if projected_over(history, key, length, args.row_limit):
+                row.train_tok_s = row.train_peak_mib = TIMED_OUT
+                row.notes.append("train projected past the row limit")
+            else:
+                step = train_step_fn(model, batch, length, size.vocab)
+                with PeakRSS() as mem:
+                    times, out = timed(step, 1, args.row_limit)  # warm-up run doubles as the memory probe
+                if out:
+                    row.train_tok_s, row.train_peak_mib = TIMED_OUT, round(mem.extra_mib, 1)
+                else:
+                    times, out = timed(step, args.repeats, args.row_limit)
+                    row.train_tok_s = TIMED_OUT if out else round(batch * length / statistics.median(times), 1)
+                    row.train_peak_mib = round(mem.extra_mib, 1)
+                history[key] = (length, times[-1])
+                del step
+                gc.collect()
+            key = f"decode/{name}"
+            if projected_over(history, key, length, args.row_limit):
+                row.prefill_s = row.decode_ms = row.cache_mib = TIMED_OUT
+                row.notes.append("prefill projected past the row limit")
+                continue
+            results = []
+            for _ in range(args.repeats):
+                t0 = time.perf_counter()
+                results.append(decode(model, length, args.decode_tokens, size.vocab))
+                if time.perf_counter() - t0 > args.row_limit:
+                    break
+            row.prefill_s = round(statistics.median(r[0] for r in results), 4)
+            row.decode_ms = round(statistics.median(r[1] for r in results), 3)
+            row.cache_mib = round(results[-1][2] / 2**20, 3)
+            history[key] = (length, results[-1][0])
+            print(f"  done {name} L={length}", flush=True)
+    return list(rows.values())
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Report
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def _fmt(value, ref, higher_is_better: bool) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, str):
+        return value
+    if isinstance(ref, (int, float)) and ref:
+        ratio = value / ref
+        return f"{value:,.4g} ({ratio:.2f}x)"
+    return f"{value:,.4g}"
+
+
+def markdown(rows: list[Row]) -> str:
+    ref = {r.length: r for r in rows if r.model == "llama"}
+    head = ("| model | params | L | train tok/s | train peak MiB | prefill s | decode ms/token | cache MiB |\n"
+            "|---|---|---|---|---|---|---|---|")
+    lines = [head]
+    for r in sorted(rows, key=lambda r: (r.length, MODELS.index(r.model))):
+        base = ref.get(r.length, Row("llama", r.length))
+        lines.append(
+            f"| {r.model} | {r.params / 1e6:.2f}M | {r.length} | {_fmt(r.train_tok_s, base.train_tok_s, True)} | "
+            f"{_fmt(r.train_peak_mib, base.train_peak_mib, False)} | {_fmt(r.prefill_s, base.prefill_s, False)} | "
+            f"{_fmt(r.decode_ms, base.decode_ms, False)} | {_fmt(r.cache_mib, base.cache_mib, False)} |"
+        )
+    return "\n".join(lines) + "\n\nRatios in parentheses are to Llama at the same L (the prompt length for decode)."
+
+
+def plot(rows: list[Row], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    for name in MODELS:
+        pts = sorted((r.length, r) for r in rows if r.model == name)
+        if not pts:
+            continue
+        tr = [(L, r.train_tok_s) for L, r in pts if isinstance(r.train_tok_s, float)]
+        de = [(L, r.decode_ms) for L, r in pts if isinstance(r.decode_ms, float)]
+        if tr:
+            ax1.plot(*zip(*tr), marker="o", label=name)
+        if de:
+            ax2.plot(*zip(*de), marker="o", label=name)
+    for ax, title, ylabel in ((ax1, "training throughput", "tokens/s"), (ax2, "decode latency", "ms/token")):
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("sequence / prompt length L")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.grid(True, which="both", alpha=0.3)
+    ax2.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def machine() -> dict:
+    cpu = platform.processor()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+            "python": platform.python_version(), "platform": platform.platform(),
+            "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="small sizes and lengths, finishes in under 2 minutes")
+    p.add_argument("--models", nargs="+", default=MODELS, choices=MODELS)
+    p.add_argument("--lengths", nargs="+", type=int, default=[512, 2048, 8192])
+    p.add_argument("--tokens-per-step", type=int, default=8192, help="batch = tokens_per_step // L")
+    p.add_argument("--decode-tokens", type=int, default=16)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--row-limit", type=float, default=60.0, help="seconds a single run may take before 'timed out'")
+    p.add_argument("--vocab", type=int, default=8192)
+    p.add_argument("--hidden", type=int, default=320)
+    p.add_argument("--layers", type=int, default=6)
+    p.add_argument("--heads", type=int, default=5)
+    p.add_argument("--history", type=int, default=64)
+    p.add_argument("--out", type=Path, default=Path("outputs/bench_models"))
+    args = p.parse_args(argv)
+    if args.quick:
+        args.lengths, args.tokens_per_step, args.repeats = [128, 512], 1024, 3
+        args.hidden, args.layers, args.heads, args.vocab, args.decode_tokens, args.row_limit = 128, 2, 4, 2048, 8, 5.0
+    args.out.mkdir(parents=True, exist_ok=True)
+    info = machine()
+    print(f"machine: {info}", flush=True)
+    rows = run(args)
+    table = markdown(rows)
+    print(table)
+    plot(rows, args.out / "bench_models.png")
+    (args.out / "bench_models.json").write_text(json.dumps(
+        {"machine": info, "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+         "rows": [vars(r) for r in rows]}, indent=2))
+    (args.out / "bench_models.md").write_text(table + "\n")
+    print(f"wrote {args.out}/bench_models.{{md,json,png}}")
+
+
+if __name__ == "__main__":
+    main()

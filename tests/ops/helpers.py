@@ -1,0 +1,51 @@
+"""Shared pieces of the wave scan tests: random stable boundaries, relative errors, outputs + gradients of a run."""
+
+from __future__ import annotations
+
+import torch
+
+
+def stable_boundary(H: int, S: int, D: int, dense: bool, radius: float = 0.95, dtype=torch.float64) -> torch.Tensor:
+    """Random boundary with sum_k ||a_k|| = radius < 1 per head (diagonal: per wave), so the recurrence is stable."""
+    if dense:
+        a = torch.randn(H, S, D, D, dtype=dtype)
+        norms = torch.linalg.matrix_norm(a, ord=2).sum(1)[:, None, None, None]
+    else:
+        a = torch.randn(H, S, D, dtype=dtype)
+        norms = a.abs().sum(1, keepdim=True)
+    return radius * a / norms
+
+
+def rel_err(x: torch.Tensor, ref: torch.Tensor) -> float:
+    """||x - ref|| / ||ref|| in float64 (0 for empty tensors)."""
+    if ref.numel() == 0:
+        return 0.0
+    ref = ref.double()
+    return ((x.double() - ref).norm() / ref.norm().clamp_min(1e-300)).item()
+
+
+def max_err(x: torch.Tensor, ref: torch.Tensor) -> float:
+    return (x.double() - ref.double()).abs().max().item() if ref.numel() else 0.0
+
+
+def run(scan, u, a, s0, gz, gf):
+    """Outputs and gradients of ``scan(u, a, s0) -> (z, final)`` for the loss sum(z*gz) + sum(final*gf).
+
+    Returns [z, final, grad_u, grad_a] (+ [grad_s0] when s0 is given), all detached.
+    """
+    leaves = [u.detach().clone().requires_grad_(), a.detach().clone().requires_grad_()]
+    if s0 is not None:
+        leaves.append(s0.detach().clone().requires_grad_())
+    z, final = scan(*leaves[:2], leaves[2] if s0 is not None else None)
+    grads = torch.autograd.grad((z * gz).sum() + (final * gf).sum(), leaves)
+    return [z.detach(), final.detach(), *grads]
+
+
+def case_tensors(B, L, H, S, D, dense, with_state, dtype=torch.float64, radius=0.95):
+    """u, a, initial state (or None) and random output cotangents of one test case."""
+    u = torch.randn(B, L, H, D, dtype=dtype)
+    a = stable_boundary(H, S, D, dense, radius, dtype)
+    s0 = torch.randn(B, H, S, D, dtype=dtype) if with_state else None
+    gz = torch.randn(B, L, H, D, dtype=dtype)
+    gf = torch.randn(B, H, S, D, dtype=dtype)
+    return u, a, s0, gz, gf

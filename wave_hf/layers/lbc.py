@@ -1,0 +1,351 @@
+"""The linear-boundary-condition (LBC) traveling-wave token mixer (paper-brief sections 3, 8.3 and 9).
+
+Per head ``h`` the memory is a wave substrate of ``S`` columns of ``D`` waves. Every step the waves move one column
+toward the open end (the oldest column is dropped) and the start column receives the drive plus a linear function of
+the whole substrate (the boundary):
+
+    z_t = u_t + sum_{k=1..S} a_k z_{t-k}           (``wave_hf.ops.wave_scan``; substrate = [z_t, ..., z_{t-S+1}])
+
+``boundary`` chooses the form of ``a``: ``"none"`` (``a = 0``: the pure shift, i.e. H3's shift SSM), ``"diagonal"``
+(``a`` of shape (H, S, D): every wave has its own AR(S) boundary) or ``"dense"`` ((H, S, D, D): the boundary mixes the D
+waves of a head). ``readout`` chooses what is read out of the substrate: ``"boundary"`` reads the start column
+``z_t`` only (the paper's figure, ``y = C z_new`` with ``C`` folded into the output projection), ``"fir"`` reads all S
+columns with a learned per-wave filter ``y_t = sum_{j<S} c_j * z_{t-j}`` (H3's shift-SSM ``C``). With
+``boundary="none"`` and ``readout="fir"`` the wave is exactly H3's shift SSM: a causal convolution of length S.
+
+``gating`` adds H3's multiplicative structure, ``W_O [q * SSM_diag(shift(k) * v)]`` with the wave substrate in the
+place of the shift SSM: ``q, k, v = W_q x, W_k x, W_v x``; ``kbar = readout(wave(k))``; a per-head first-order decaying
+memory ``M_t = lambda * M_{t-1} + kbar_t v_t^T`` (computed by ``wave_scan`` with S = 1 and a diagonal boundary, so it
+is H3's diagonal SSM with real poles); output ``q_t^T M_t / sqrt(D)``. Without gating the mixer is
+``W_out readout(wave(W_in x))``.
+
+Stability and initialisation: ``a`` is an unconstrained parameter, initialised at the pure shift (``a = 0``; the
+companion operator Phi is then nilpotent, spectral radius 0) or, with ``boundary_init_scale = r`` in (0, 1), at a random
+boundary rescaled so that ``sum_k ||a_k||_2 = r`` per head (per wave for the diagonal form). The nonzero eigenvalues of
+Phi solve ``det(I - sum_k a_k lambda^-k) = 0``; for ``|lambda| > r^(1/S)`` we have ``||sum_k a_k lambda^-k|| <
+sum_k ||a_k|| / r = 1``, so the spectral radius is at most ``r^(1/S) < 1``. The parameter is left unconstrained
+afterwards on purpose: the paper's tasks (T1-T4) need eigenvalues exactly on the unit circle, which a squashing
+parameterisation only approaches asymptotically; and the gradient with respect to ``a`` at the shift is
+``dz_t/da_k = z_{t-k}``, not zero, so training moves it at once (unlike a product parameterisation started at zero).
+The gating memory's decay is ``sigmoid(logit)``, always in (0, 1), initialised at half-lives spread log-uniformly
+over the heads.
+
+Modes: ``forward`` on a chunk runs the parallel path (``wave_scan`` for the substrate, a depthwise causal convolution
+for the FIR readout): training and prefill. A one-token chunk with a state runs ``step`` (``wave_step``): decoding, at a
+cost independent of the context length. ``mode=`` forces either.
+
+Padding: with an ``attention_mask`` the real tokens of each row are packed to the front (their order kept), the scans
+run on the packed rows, the outputs are put back in place (zero at padded positions) and the state returned is the
+substrate after each row's last real token. So left, right or interior padding never reaches the state or the outputs
+of real tokens.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import initialization as init
+
+from wave_hf.models.base import substrate_at_last_token
+from wave_hf.ops import wave_scan, wave_step
+from wave_hf.ops.companion import companion_matrix
+
+BOUNDARY_FORMS = ("none", "diagonal", "dense")
+READOUTS = ("boundary", "fir")
+GATINGS = ("none", "qkv")
+
+__all__ = ["BOUNDARY_FORMS", "GATINGS", "READOUTS", "WaveLBCMixer", "pack_by_mask", "unpack"]
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# padding helpers
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def pack_by_mask(attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, L) mask (1 = token) -> (order, inverse): ``x.gather(1, order)`` moves each row's real tokens to the front
+    in their original order; ``inverse`` undoes it."""
+    order = torch.argsort((~attention_mask.bool()).to(torch.int8), dim=1, stable=True)
+    return order, torch.argsort(order, dim=1)
+
+
+def _gather_time(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """x (B, T, ...) gathered along dim 1 with index (B, T')."""
+    shape = index.shape + x.shape[2:]
+    return x.gather(1, index.view(*index.shape, *([1] * (x.dim() - 2))).expand(shape))
+
+
+def unpack(y: torch.Tensor, inverse: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Put packed outputs (B, L, ...) back in place and zero the padded positions."""
+    y = _gather_time(y, inverse)
+    keep = attention_mask.to(y.dtype).view(*attention_mask.shape, *([1] * (y.dim() - 2)))
+    return y * keep
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# the mixer
+# --------------------------------------------------------------------------------------------------------------------
+
+
+class WaveLBCMixer(nn.Module):
+    """LBC wave token mixer: (B, L, hidden_size) -> (B, L, hidden_size), see the module docstring.
+
+    State (a dict, what a cache stores per layer): ``"substrate"`` (B, H, S, D) with ``[:, :, j] = z_{t-j}`` (the
+    ``wave_scan`` convention; j = 0 is the newest column) and, with ``gating="qkv"``, ``"memory"`` (B, H, 1, D*D).
+    """
+
+    def __init__(
+        self,
+        hidden_size: int,
+        num_heads: int,
+        head_dim: int,
+        history_length: int,
+        boundary: str = "diagonal",
+        readout: str = "fir",
+        gating: str = "none",
+        boundary_init_scale: float = 0.0,
+        memory_halflife_min: float = 8.0,
+        memory_halflife_max: float = 512.0,
+    ):
+        super().__init__()
+        for name, value, allowed in (("boundary", boundary, BOUNDARY_FORMS), ("readout", readout, READOUTS),
+                                     ("gating", gating, GATINGS)):
+            if value not in allowed:
+                raise ValueError(f"WaveLBCMixer: `{name}` must be one of {list(allowed)}; got {value!r}")
+        if not 0.0 <= boundary_init_scale < 1.0:
+            raise ValueError(f"WaveLBCMixer: `boundary_init_scale` must lie in [0, 1); got {boundary_init_scale!r}")
+        self.hidden_size = hidden_size
+        self.num_heads = H = num_heads
+        self.head_dim = D = head_dim
+        self.history_length = S = history_length
+        self.boundary_form = boundary
+        self.readout = readout
+        self.gating = gating
+        self.boundary_init_scale = boundary_init_scale
+        self.memory_halflife_min = memory_halflife_min
+        self.memory_halflife_max = memory_halflife_max
+
+        if boundary == "diagonal":
+            self.boundary = nn.Parameter(torch.zeros(H, S, D))
+        elif boundary == "dense":
+            self.boundary = nn.Parameter(torch.zeros(H, S, D, D))
+        else:
+            self.register_parameter("boundary", None)
+        if readout == "fir":
+            self.fir = nn.Parameter(torch.zeros(H, S, D))  # fir[h, j, d] multiplies z_{t-j}
+        else:
+            self.register_parameter("fir", None)
+
+        inner = H * D
+        if gating == "qkv":
+            self.in_proj = nn.Linear(hidden_size, 3 * inner, bias=False)
+            self.memory_logit = nn.Parameter(torch.zeros(H, D))  # decay of key dim i of head h: sigmoid(logit)
+        else:
+            self.in_proj = nn.Linear(hidden_size, inner, bias=False)
+            self.register_parameter("memory_logit", None)
+        self.out_proj = nn.Linear(inner, hidden_size, bias=False)
+        self.init_wave_weights()
+
+    # -- parameters ---------------------------------------------------------------------------------------------------
+
+    @property
+    def state_names(self) -> tuple[str, ...]:
+        return ("substrate", "memory") if self.gating == "qkv" else ("substrate",)
+
+    def init_wave_weights(self) -> None:
+        """Initialise the custom parameters (called by ``WavePreTrainedModel._init_weights`` and at construction)."""
+        if self.boundary is not None:
+            r = self.boundary_init_scale
+            if r == 0.0:
+                init.zeros_(self.boundary)
+            else:
+                a = torch.randn(self.boundary.shape, device=self.boundary.device, dtype=torch.float32)
+                if self.boundary_form == "dense":
+                    total = torch.linalg.matrix_norm(a, ord=2).sum(dim=1)  # (H,)
+                    a = a * (r / total)[:, None, None, None]
+                else:
+                    total = a.abs().sum(dim=1, keepdim=True)  # (H, 1, D): per wave
+                    a = a * (r / total)
+                init.copy_(self.boundary, a.to(self.boundary.dtype))
+        if self.fir is not None:
+            # H3's shift-SSM C: kaiming-uniform over the S taps
+            bound = 1.0 / math.sqrt(self.history_length)
+            init.uniform_(self.fir, -bound, bound)
+        if self.memory_logit is not None:
+            H = self.num_heads
+            t = torch.linspace(0.0, 1.0, H) if H > 1 else torch.zeros(1)
+            halflife = self.memory_halflife_min * (self.memory_halflife_max / self.memory_halflife_min) ** t
+            lam = torch.exp2(-1.0 / halflife)
+            logit = torch.log(lam) - torch.log1p(-lam)
+            value = logit[:, None].expand(H, self.head_dim).to(self.memory_logit.device, self.memory_logit.dtype)
+            init.copy_(self.memory_logit, value)
+
+    def boundary_coefficients(self) -> torch.Tensor | None:
+        """The op-convention boundary ``a`` ((H, S, D) or (H, S, D, D); ``a[:, k-1]`` multiplies z_{t-k}); None for
+        ``boundary="none"``."""
+        return self.boundary
+
+    def companion_matrix(self, head: int = 0) -> torch.Tensor:
+        """The paper's Phi (S*D, S*D) of one head: identity blocks on the block superdiagonal plus the boundary row
+        ``[A_1 ... A_s]`` (column 1 oldest; ``wave_hf.ops.companion``)."""
+        S, D = self.history_length, self.head_dim
+        if not 0 <= head < self.num_heads:
+            raise ValueError(f"`head` must lie in [0, {self.num_heads}); got {head}")
+        if self.boundary is None:
+            a = torch.zeros(S, D, device=self.out_proj.weight.device)
+        else:
+            a = self.boundary[head].detach().float()
+        return companion_matrix(a)
+
+    def _memory_decay(self) -> torch.Tensor:
+        """(H, 1, D*D) diagonal boundary of the gating memory (decay of entry (i, j) is that of key dim i)."""
+        H, D = self.num_heads, self.head_dim
+        lam = torch.sigmoid(self.memory_logit)
+        return lam[:, :, None].expand(H, D, D).reshape(H, 1, D * D)
+
+    # -- the wave -----------------------------------------------------------------------------------------------------
+
+    def _wave_parallel(
+        self, u: torch.Tensor, substrate: torch.Tensor | None, packed_mask: torch.Tensor | None, want_state: bool
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """u (B, L, H, D) (real tokens packed to the front) -> readout (B, L, H, D) and, if asked, the substrate after
+        each row's last real token."""
+        B, L, H, D = u.shape
+        S = self.history_length
+        a = self.boundary_coefficients()
+        z = u if a is None else wave_scan(u, a.to(u.dtype), substrate)[0]
+        if self.readout == "fir":
+            # y_t = sum_j fir_j * z_{t-j}: a depthwise causal convolution over [z_{-(S-1)}, ..., z_{L-1}], taps flipped
+            if substrate is None:
+                past = u.new_zeros(B, S - 1, H, D)
+            else:
+                past = substrate[:, :, : S - 1].flip(2).transpose(1, 2).to(u.dtype)
+            x = torch.cat([past, z], dim=1).reshape(B, S - 1 + L, H * D).transpose(1, 2)
+            w = self.fir.to(u.dtype).permute(0, 2, 1).reshape(H * D, 1, S).flip(-1)
+            y = F.conv1d(x, w, groups=H * D).transpose(1, 2).reshape(B, L, H, D)
+        else:
+            y = z
+        new_state = substrate_at_last_token(z, substrate, packed_mask, S).contiguous() if want_state else None
+        return y, new_state
+
+    def _wave_step(self, u_t: torch.Tensor, substrate: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """u_t (B, H, D) -> readout (B, H, D), new substrate (B, H, S, D)."""
+        B, H, D = u_t.shape
+        if substrate is None:
+            substrate = u_t.new_zeros(B, H, self.history_length, D)
+        substrate = substrate.to(u_t.dtype)
+        a = self.boundary_coefficients()
+        if a is None:
+            new_state = torch.cat([u_t.unsqueeze(2), substrate[:, :, :-1]], dim=2)
+        else:
+            _, new_state = wave_step(u_t, a.to(u_t.dtype), substrate)
+        if self.readout == "fir":
+            y = torch.einsum("hsd,bhsd->bhd", self.fir.to(u_t.dtype), new_state)
+        else:
+            y = new_state[:, :, 0]
+        return y, new_state
+
+    # -- forward ------------------------------------------------------------------------------------------------------
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        state: dict[str, torch.Tensor] | None = None,
+        output_state: bool = False,
+        mode: str = "auto",
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor] | None]:
+        """hidden_states (B, L, hidden_size), attention_mask (B, L) (1 = token) -> (output, new state or None).
+
+        ``state`` is the dict returned by an earlier call (None: zeros). ``mode``: "auto" (step for a one-token chunk
+        that continues a state, parallel otherwise), "parallel" or "step" (a loop of single steps).
+        """
+        if mode not in ("auto", "parallel", "step"):
+            raise ValueError(f"`mode` must be 'auto', 'parallel' or 'step'; got {mode!r}")
+        state = state or {}
+        B, L, _ = hidden_states.shape
+        if attention_mask is not None and bool(attention_mask.all()):
+            attention_mask = None
+        if mode == "auto":
+            mode = "step" if (L == 1 and state.get("substrate") is not None) else "parallel"
+        if mode == "step":
+            return self._forward_steps(hidden_states, attention_mask, state, output_state)
+
+        packed_mask = inverse = None
+        x = hidden_states
+        if attention_mask is not None:
+            order, inverse = pack_by_mask(attention_mask)
+            x = _gather_time(x, order)
+            packed_mask = attention_mask.gather(1, order)
+        H, D = self.num_heads, self.head_dim
+        proj = self.in_proj(x)
+        new_state: dict[str, torch.Tensor] = {}
+        if self.gating == "qkv":
+            q, k, v = proj.view(B, L, 3, H, D).unbind(2)
+            kbar, sub = self._wave_parallel(k, state.get("substrate"), packed_mask, output_state)
+            kv = (kbar.unsqueeze(-1) * v.unsqueeze(-2)).reshape(B, L, H, D * D)
+            mem0 = state.get("memory")
+            memory, _ = wave_scan(kv, self._memory_decay().to(kv.dtype), None if mem0 is None else mem0.to(kv.dtype))
+            y = torch.einsum("blhi,blhij->blhj", q, memory.view(B, L, H, D, D)) * D**-0.5
+            if output_state:
+                new_state["memory"] = substrate_at_last_token(memory, mem0, packed_mask, 1).contiguous()
+        else:
+            u = proj.view(B, L, H, D)
+            y, sub = self._wave_parallel(u, state.get("substrate"), packed_mask, output_state)
+        out = self.out_proj(y.reshape(B, L, H * D))
+        if attention_mask is not None:
+            out = unpack(out, inverse, attention_mask)
+        if not output_state:
+            return out, None
+        new_state["substrate"] = sub
+        return out, new_state
+
+    def step(
+        self, hidden_t: torch.Tensor, state: dict[str, torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """One recurrent step: hidden_t (B, hidden_size) -> (output (B, hidden_size), new state)."""
+        state = state or {}
+        B = hidden_t.shape[0]
+        H, D = self.num_heads, self.head_dim
+        proj = self.in_proj(hidden_t)
+        new_state: dict[str, torch.Tensor] = {}
+        if self.gating == "qkv":
+            q, k, v = proj.view(B, 3, H, D).unbind(1)
+            kbar, sub = self._wave_step(k, state.get("substrate"))
+            kv = (kbar.unsqueeze(-1) * v.unsqueeze(-2)).reshape(B, H, D * D)
+            mem = state.get("memory")
+            if mem is None:
+                mem = kv.new_zeros(B, H, 1, D * D)
+            m_t, new_mem = wave_step(kv, self._memory_decay().to(kv.dtype), mem.to(kv.dtype))
+            y = torch.einsum("bhi,bhij->bhj", q, m_t.view(B, H, D, D)) * D**-0.5
+            new_state["memory"] = new_mem
+        else:
+            y, sub = self._wave_step(proj.view(B, H, D), state.get("substrate"))
+        new_state["substrate"] = sub
+        return self.out_proj(y.reshape(B, H * D)), new_state
+
+    def _forward_steps(self, hidden_states, attention_mask, state, output_state):
+        """A loop of ``step`` over the chunk; masked positions leave the state unchanged and output zero."""
+        outs = []
+        for t in range(hidden_states.shape[1]):
+            out_t, new = self.step(hidden_states[:, t], state)
+            if attention_mask is not None:
+                keep = attention_mask[:, t].bool()
+                out_t = out_t * keep.to(out_t.dtype)[:, None]
+                old = {name: value.new_zeros(()) if state.get(name) is None else state[name].to(value.dtype)
+                       for name, value in new.items()}
+                new = {name: torch.where(keep.view(-1, *([1] * (value.dim() - 1))), value, old[name])
+                       for name, value in new.items()}
+            state = new
+            outs.append(out_t)
+        out = torch.stack(outs, dim=1)
+        return out, (state if output_state else None)
+
+    def extra_repr(self) -> str:
+        return (
+            f"heads={self.num_heads}, head_dim={self.head_dim}, history={self.history_length}, "
+            f"boundary={self.boundary_form}, readout={self.readout}, gating={self.gating}"
+        )

@@ -1,0 +1,137 @@
+"""Configurations of the recurrent baselines: Elman RNN, LSTM, Wave-RNN (wRNN) and iRNN.
+
+All four are ``WaveBaseConfig`` subclasses (unknown keys are rejected, ``validate()`` names bad fields). Shared
+meaning: ``hidden_size`` = n, the recurrent width (for the wRNN: all channels together, c * m); ``input_size`` = d of
+real-valued inputs, mapped to the hidden space by the prediction head's bias-free ``value_in`` (W_uh); token models
+use an embedding instead (``vocab_size`` set). ``num_hidden_layers`` stacks recurrent layers (layer 0 takes the
+head's input map directly; deeper layers have their own input weights).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from wave_hf.models.base import WaveBaseConfig, check_choice, check_int
+
+__all__ = ["ElmanRNNConfig", "IRNNConfig", "LSTMConfig", "RecurrentBaselineConfig", "WaveRNNConfig"]
+
+
+def _check_positive_float(config_name: str, field: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f"{config_name}: `{field}` must be a number > 0; got {value!r}")
+
+
+class RecurrentBaselineConfig(WaveBaseConfig):
+    """Fields shared by the recurrent baselines (defaults: the paper's Elman setting n = 128, d = 8, one layer)."""
+
+    model_type: ClassVar[str] = ""
+
+    vocab_size: int | None = None
+    hidden_size: int = 128
+    num_hidden_layers: int = 1
+
+    def cache_state_names(self) -> list[tuple[str, ...]]:
+        return [("h",)] * self.num_hidden_layers
+
+
+class ElmanRNNConfig(RecurrentBaselineConfig):
+    """Elman RNN ``h_t = act(W_hh h_{t-1} + W_uh x_t [+ b])``, ``y_t = W_hy h_t`` (brief 3.2 / 6.2: tanh, no bias,
+    so that the origin is a fixed point). Initialisation as torch's ``nn.RNN`` / ``nn.Linear``: every weight
+    U(-1/sqrt(fan), 1/sqrt(fan)) with fan = n for W_uh and W_hh (``nn.RNN``) and for W_hy (``nn.Linear(n, d)``).
+
+    Args:
+        nonlinearity: "tanh" (paper) or "relu".
+        use_bias: add a recurrent bias b (False in the paper).
+    """
+
+    model_type: ClassVar[str] = "elman_rnn"
+
+    nonlinearity: str = "tanh"
+    use_bias: bool = False
+
+    def validate(self) -> None:
+        super().validate()
+        name = type(self).__name__
+        check_choice(name, "nonlinearity", self.nonlinearity, ("tanh", "relu"))
+        check_choice(name, "use_bias", self.use_bias, (True, False))
+
+
+class IRNNConfig(RecurrentBaselineConfig):
+    """iRNN (Le et al. 2015, the Wave-RNN paper's baseline, brief 8.1): ReLU, W_hh initialised to the identity and
+    bias to 0, input weights N(0, ``input_init_std``^2), everything trainable.
+
+    Args:
+        input_init_std: std of the input weights at initialisation (0.001 in the Wave-RNN code).
+    """
+
+    model_type: ClassVar[str] = "irnn"
+
+    hidden_size: int = 100
+    input_init_std: float = 1e-3
+
+    def validate(self) -> None:
+        super().validate()
+        _check_positive_float(type(self).__name__, "input_init_std", self.input_init_std)
+
+
+class WaveRNNConfig(RecurrentBaselineConfig):
+    """Wave-RNN (Keller et al. 2024, brief 8.1): ``h_{t+1} = ReLU(u * h_t + V x_t + b)`` where ``u * h`` is a circular
+    convolution over ``num_channels`` channels of ``hidden_size / num_channels`` units (kernel (c, c, f)).
+
+    Args:
+        num_channels: c; ``hidden_size`` must be a multiple of it.
+        kernel_size: f (odd), 3 in the paper.
+        recurrent_init: "shift" (the wave: the kernel is the one-unit circular shift, the code's ``init='fwd'``),
+            "identity" (``init='eye'``) or "random" (torch's Conv1d default).
+        input_init: "solo" (V = 0 except weight 1 from every input to unit 0 of each channel, the code's
+            ``solo_init``) or "normal" (N(0, ``input_init_std``^2)).
+        input_init_std: see ``input_init``.
+    """
+
+    model_type: ClassVar[str] = "wrnn"
+
+    hidden_size: int = 96
+    num_channels: int = 6
+    kernel_size: int = 3
+    recurrent_init: str = "shift"
+    input_init: str = "solo"
+    input_init_std: float = 1e-3
+
+    def validate(self) -> None:
+        super().validate()
+        name = type(self).__name__
+        check_int(name, "num_channels", self.num_channels)
+        check_int(name, "kernel_size", self.kernel_size)
+        if self.kernel_size % 2 == 0:
+            raise ValueError(f"{name}: `kernel_size` must be odd; got {self.kernel_size}")
+        if self.hidden_size % self.num_channels:
+            raise ValueError(
+                f"{name}: `hidden_size` ({self.hidden_size}) must be a multiple of `num_channels` ({self.num_channels})"
+            )
+        check_choice(name, "recurrent_init", self.recurrent_init, ("shift", "identity", "random"))
+        check_choice(name, "input_init", self.input_init, ("solo", "normal"))
+        _check_positive_float(name, "input_init_std", self.input_init_std)
+
+    @property
+    def units_per_channel(self) -> int:
+        return self.hidden_size // self.num_channels
+
+
+class LSTMConfig(RecurrentBaselineConfig):
+    """LSTM (torch's gate order and initialisation U(-1/sqrt(n), 1/sqrt(n))). The head's ``value_in`` maps x_t to
+    R^n; each layer then has its own input weights (4n, n).
+
+    Args:
+        use_bias: gate biases (torch default: True).
+    """
+
+    model_type: ClassVar[str] = "lstm_rnn"
+
+    use_bias: bool = True
+
+    def validate(self) -> None:
+        super().validate()
+        check_choice(type(self).__name__, "use_bias", self.use_bias, (True, False))
+
+    def cache_state_names(self) -> list[tuple[str, ...]]:
+        return [("h", "c")] * self.num_hidden_layers

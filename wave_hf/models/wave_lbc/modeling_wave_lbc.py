@@ -1,0 +1,188 @@
+"""The LBC wave-RNN as transformers models: ``WaveLBCModel``, ``WaveLBCForCausalLM``, ``WaveLBCForPrediction``.
+
+The blocks are H3-style (pre-norm residual, optional MLP) around ``wave_hf.layers.lbc.WaveLBCMixer``; the cache holds
+each layer's substrate (and the gating memory), so memory and per-token cost do not depend on the context length.
+The heads, the cache and input validation come from ``wave_hf.models.base``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn as nn
+from transformers.modeling_layers import GradientCheckpointingLayer
+
+from wave_hf.layers.common import MLP, RMSNorm
+from wave_hf.layers.lbc import WaveLBCMixer
+from wave_hf.models.base import (
+    BaseModelOutputWithPast,
+    WaveCache,
+    WaveForCausalLMBase,
+    WaveForPredictionBase,
+    WavePreTrainedModel,
+)
+
+from .configuration_wave_lbc import WaveLBCConfig
+
+__all__ = ["WaveLBCBlock", "WaveLBCForCausalLM", "WaveLBCForPrediction", "WaveLBCModel", "WaveLBCPreTrainedModel"]
+
+
+def _norm(config: WaveLBCConfig) -> nn.Module:
+    return RMSNorm(config.hidden_size, eps=config.rms_norm_eps) if config.use_norm else nn.Identity()
+
+
+class WaveLBCBlock(GradientCheckpointingLayer):
+    """``h = h + mixer(norm(h))`` then, with ``use_mlp``, ``h = h + mlp(norm(h))`` (no ``+ h`` when not residual)."""
+
+    def __init__(self, config: WaveLBCConfig, layer_idx: int):
+        super().__init__()
+        self.layer_idx = layer_idx
+        self.residual = config.residual
+        self.mixer_norm = _norm(config)
+        self.mixer = WaveLBCMixer(
+            hidden_size=config.hidden_size,
+            num_heads=config.num_heads,
+            head_dim=config.head_dim,
+            history_length=config.history_length,
+            boundary=config.boundary,
+            readout=config.readout,
+            gating=config.gating,
+            boundary_init_scale=config.boundary_init_scale,
+            memory_halflife_min=config.memory_halflife_min,
+            memory_halflife_max=config.memory_halflife_max,
+        )
+        if config.use_mlp:
+            self.mlp_norm = _norm(config)
+            self.mlp = MLP(config.hidden_size, config.mlp_size, config.hidden_act, gated=config.mlp_gated)
+        else:
+            self.mlp_norm = self.mlp = None
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        cache: WaveCache | None = None,
+    ) -> torch.Tensor:
+        state = None
+        if cache is not None:
+            state = {name: cache.get_state(self.layer_idx, name) for name in self.mixer.state_names}
+        out, new_state = self.mixer(
+            self.mixer_norm(hidden_states), attention_mask=attention_mask, state=state, output_state=cache is not None
+        )
+        if cache is not None:
+            for name, value in new_state.items():
+                cache.set_state(self.layer_idx, name, value)
+        hidden_states = hidden_states + out if self.residual else out
+        if self.mlp is not None:
+            out = self.mlp(self.mlp_norm(hidden_states))
+            hidden_states = hidden_states + out if self.residual else out
+        return hidden_states
+
+
+class WaveLBCPreTrainedModel(WavePreTrainedModel):
+    """Shared by the three LBC classes: config class, no-split module, and the theory accessors."""
+
+    config_class = WaveLBCConfig
+    _no_split_modules = ["WaveLBCBlock"]
+
+    def _lbc_layers(self) -> nn.ModuleList:
+        return self.base_model.layers
+
+    def companion_matrix(self, layer_idx: int = 0, head: int = 0) -> torch.Tensor:
+        """The paper's Phi (S*D, S*D) of one head of one layer (float32, detached): identity blocks on the block
+        superdiagonal (the shift) and the boundary row ``[A_1 ... A_s]`` built from the layer's ``boundary``
+        parameter (column 1 oldest, column s newest; ``wave_hf.ops.companion``)."""
+        layers = self._lbc_layers()
+        if not 0 <= layer_idx < len(layers):
+            raise ValueError(f"`layer_idx` must lie in [0, {len(layers)}); got {layer_idx}")
+        return layers[layer_idx].mixer.companion_matrix(head)
+
+    def wave_operators(self) -> dict[str, torch.Tensor]:
+        """The whole model as the linear TWM of the brief (section 9.1), for one-layer linear configs.
+
+        Returns float32 matrices ``phi`` (n, n), ``write`` (n, d_in) and ``read`` (d_out, n), n = H*S*D, such that
+        ``vec h(t+1) = phi vec h(t) + write x_t`` and ``y_t = read vec h(t+1)`` (heads stacked; per head the layout
+        of ``companion_matrix``). ``x``/``y`` are ``input_values``/``predictions`` for ``WaveLBCForPrediction`` and the
+        hidden input/output (embeddings / pre-``lm_head`` states) otherwise. Requires ``num_hidden_layers=1``,
+        ``use_norm=False``, ``residual=False``, ``use_mlp=False`` and ``gating="none"`` (the paper-faithful config).
+        """
+        c = self.config
+        bad = {k: v for k, v in dict(num_hidden_layers=c.num_hidden_layers != 1, use_norm=c.use_norm,
+                                     residual=c.residual, use_mlp=c.use_mlp, gating=c.gating != "none").items() if v}
+        if bad:
+            raise ValueError(
+                "wave_operators() needs a one-layer linear model (num_hidden_layers=1, use_norm=False, "
+                f"residual=False, use_mlp=False, gating='none'); this config differs in {sorted(bad)}"
+            )
+        mixer = self._lbc_layers()[0].mixer
+        H, S, D = mixer.num_heads, mixer.history_length, mixer.head_dim
+        with torch.no_grad():
+            phi = torch.block_diag(*[mixer.companion_matrix(h) for h in range(H)])
+            w_in = mixer.in_proj.weight.float()  # (H*D, hidden)
+            w_out = mixer.out_proj.weight.float()  # (hidden, H*D)
+            write = phi.new_zeros(H * S * D, w_in.shape[1])
+            read = phi.new_zeros(w_out.shape[0], H * S * D)
+            for h in range(H):
+                base = h * S * D
+                write[base + (S - 1) * D : base + S * D] = w_in[h * D : (h + 1) * D]
+                w_h = w_out[:, h * D : (h + 1) * D]
+                for j in range(S):  # column s - j holds z_{t-j}
+                    col = base + (S - 1 - j) * D
+                    if mixer.readout == "fir":
+                        read[:, col : col + D] = w_h * mixer.fir[h, j].float()[None]
+                    elif j == 0:
+                        read[:, col : col + D] = w_h
+            if isinstance(self, WaveForPredictionBase):
+                write = write @ self.value_in.weight.float()
+                read = self.value_out.weight.float() @ read
+        return {"phi": phi, "write": write, "read": read}
+
+
+class WaveLBCModel(WaveLBCPreTrainedModel):
+    """Embedding (when ``vocab_size`` is set), the LBC blocks and a final norm; see ``wave_hf.models.base`` for the
+    forward contract."""
+
+    def __init__(self, config: WaveLBCConfig):
+        super().__init__(config)
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size) if config.vocab_size else None
+        self.layers = nn.ModuleList([WaveLBCBlock(config, i) for i in range(config.num_hidden_layers)])
+        self.norm = _norm(config)
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Module | None:
+        return self.embed_tokens
+
+    def set_input_embeddings(self, value: nn.Module) -> None:
+        self.embed_tokens = value
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        cache: WaveCache | None = None,
+        use_cache: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs: Any,
+    ) -> BaseModelOutputWithPast:
+        """input_ids (B, L) or inputs_embeds (B, L, hidden_size) -> last_hidden_state (B, L, hidden_size), cache."""
+        cache = kwargs.pop("past_key_values", None) if cache is None else cache
+        hidden, mask, cache = self.prepare_inputs(input_ids, inputs_embeds, attention_mask, cache, use_cache)
+        hidden, all_hidden = self.run_blocks(self.layers, hidden, mask, cache, bool(output_hidden_states))
+        return BaseModelOutputWithPast(last_hidden_state=self.norm(hidden), cache=cache, hidden_states=all_hidden)
+
+
+class WaveLBCForCausalLM(WaveForCausalLMBase, WaveLBCPreTrainedModel):
+    """Token model with ``generate`` (greedy, sampling, beam search on the recurrent cache)."""
+
+    config_class = WaveLBCConfig
+    base_model_class = WaveLBCModel
+
+
+class WaveLBCForPrediction(WaveForPredictionBase, WaveLBCPreTrainedModel):
+    """Real-valued sequences: per-step prediction with a masked MSE loss and free-running ``rollout``."""
+
+    config_class = WaveLBCConfig
+    base_model_class = WaveLBCModel

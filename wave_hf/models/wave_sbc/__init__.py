@@ -1,0 +1,14 @@
+"""SBC wave models: the self-attention boundary condition as an attention-only decoder (``model_type="wave_sbc"``)."""
+
+from wave_hf.models.base import register_family
+from wave_hf.models.wave_sbc.configuration_wave_sbc import WaveSBCConfig
+from wave_hf.models.wave_sbc.modeling_wave_sbc import (
+    WaveSBCBlock,
+    WaveSBCForCausalLM,
+    WaveSBCForPrediction,
+    WaveSBCModel,
+)
+
+register_family(WaveSBCConfig, WaveSBCModel, WaveSBCForCausalLM, WaveSBCForPrediction)
+
+__all__ = ["WaveSBCBlock", "WaveSBCConfig", "WaveSBCForCausalLM", "WaveSBCForPrediction", "WaveSBCModel"]

@@ -1,0 +1,19 @@
+"""Wave scan core: z_t = u_t + sum_{k=1..S} a_k z_{t-k} (the linear-boundary traveling-wave recurrence).
+
+``wave_scan`` (training / prefill) and ``wave_step`` (decoding) are the public ops; ``wave_scan_reference`` and
+``wave_step_reference`` are the plain definitions the fast backends are tested against; ``fft_causal_conv`` is the
+pure-shift (H3 FlashConv) baseline of the benchmark.
+"""
+
+from .fft_conv import fft_causal_conv
+from .reference import wave_scan_reference, wave_step_reference
+from .scan import BACKENDS, wave_scan, wave_step
+
+__all__ = [
+    "BACKENDS",
+    "fft_causal_conv",
+    "wave_scan",
+    "wave_scan_reference",
+    "wave_step",
+    "wave_step_reference",
+]

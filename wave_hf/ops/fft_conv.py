@@ -1,0 +1,26 @@
+"""Causal FFT convolution (the torch path of H3's FlashConv): the cost of a pure shift SSM, used as a benchmark floor.
+
+y_t = sum_{n=0..min(t, K-1)} k_n u_{t-n} per channel, computed as irfft(rfft(u) * rfft(k)) with zero padding to a
+power of two >= L + K - 1, so the circular wrap-around never reaches the kept outputs. Gradients come from autograd.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def fft_causal_conv(u: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """Causal convolution along time of u (B, L, H, D) with a per-channel kernel k (K, H, D); returns (B, L, H, D).
+
+    Runs in float32 for half-precision inputs (float64 stays float64); the output takes u's dtype.
+    """
+    if u.dim() != 4 or k.dim() != 3 or tuple(k.shape[1:]) != tuple(u.shape[2:]):
+        raise ValueError(
+            f"fft_causal_conv: `u` must be (B, L, H, D) and `k` (K, H, D) with the same H, D; "
+            f"got u {tuple(u.shape)}, k {tuple(k.shape)}"
+        )
+    L, K = u.shape[1], k.shape[0]
+    dtype = torch.float64 if torch.float64 in (u.dtype, k.dtype) else torch.float32
+    n = 1 << max(L + K - 2, 1).bit_length()
+    spec = torch.fft.rfft(u.to(dtype), n=n, dim=1) * torch.fft.rfft(k.to(dtype), n=n, dim=0)
+    return torch.fft.irfft(spec, n=n, dim=1)[:, :L].to(u.dtype)

@@ -1,0 +1,107 @@
+"""Argument checks for the wave scan ops: every bad input raises a ValueError/TypeError naming the argument."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+_FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+@dataclass(frozen=True)
+class ScanShape:
+    """Sizes of one wave scan call: u is (batch, length, heads, width), a is (heads, substrate, width[, width])."""
+
+    batch: int
+    length: int
+    heads: int
+    substrate: int
+    width: int
+    dense: bool
+
+
+def _shape(x: torch.Tensor) -> tuple[int, ...]:
+    return tuple(x.shape)
+
+
+def _check_tensor(fn: str, name: str, x: object, expected: str) -> torch.Tensor:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{fn}: `{name}` must be a torch.Tensor of shape {expected}; got {type(x).__name__}")
+    if x.dtype not in _FLOAT_DTYPES:
+        raise TypeError(
+            f"{fn}: `{name}` must be a floating-point tensor (float16, bfloat16, float32 or float64); got {x.dtype}"
+        )
+    return x
+
+
+def _check_device(fn: str, name: str, x: torch.Tensor, ref_name: str, ref: torch.Tensor) -> None:
+    if x.device != ref.device:
+        raise ValueError(f"{fn}: `{name}` is on {x.device} but `{ref_name}` is on {ref.device}; put them on one device")
+
+
+def _check_boundary(fn: str, a: object, data_name: str, data: torch.Tensor, heads: int, width: int) -> tuple[int, bool]:
+    """Checks ``a`` against H and D taken from ``data``; returns (S, dense)."""
+    expected = f"(H, S, D) or (H, S, D, D) with H={heads}, D={width} from `{data_name}`"
+    a = _check_tensor(fn, "a", a, expected)
+    ok = (
+        a.dim() in (3, 4)
+        and a.shape[0] == heads
+        and a.shape[1] >= 1
+        and a.shape[2] == width
+        and (a.dim() == 3 or a.shape[3] == width)
+    )
+    if not ok:
+        raise ValueError(f"{fn}: `a` must have shape {expected} {_shape(data)}; got {_shape(a)}")
+    _check_device(fn, "a", a, data_name, data)
+    return a.shape[1], a.dim() == 4
+
+
+def _check_state(fn: str, name: str, state: object, data_name: str, data: torch.Tensor, sizes: ScanShape) -> None:
+    B, H, S, D = sizes.batch, sizes.heads, sizes.substrate, sizes.width
+    expected = f"(B, H, S, D) = ({B}, {H}, {S}, {D}) from `{data_name}` and `a`"
+    state = _check_tensor(fn, name, state, expected)
+    if _shape(state) != (B, H, S, D):
+        raise ValueError(f"{fn}: `{name}` must have shape {expected}; got {_shape(state)}")
+    _check_device(fn, name, state, data_name, data)
+
+
+def _check_finite(fn: str, a: torch.Tensor) -> None:
+    if not bool(torch.isfinite(a).all()):
+        raise ValueError(f"{fn}: `a` contains non-finite values (nan or inf)")
+
+
+def check_scan_inputs(
+    u: object, a: object, initial_state: object, *, check_finite: bool, fn: str = "wave_scan"
+) -> ScanShape:
+    """Validates ``wave_scan`` arguments: u (B, L, H, D), a (H, S, D) or (H, S, D, D), initial_state (B, H, S, D)."""
+    u = _check_tensor(fn, "u", u, "(B, L, H, D)")
+    if u.dim() != 4:
+        raise ValueError(f"{fn}: `u` must have shape (B, L, H, D); got {_shape(u)}")
+    B, L, H, D = u.shape
+    S, dense = _check_boundary(fn, a, "u", u, H, D)
+    sizes = ScanShape(B, L, H, S, D, dense)
+    if initial_state is not None:
+        _check_state(fn, "initial_state", initial_state, "u", u, sizes)
+    if check_finite:
+        _check_finite(fn, a)
+    return sizes
+
+
+def check_step_inputs(u_t: object, a: object, state: object, *, check_finite: bool, fn: str = "wave_step") -> ScanShape:
+    """Validates ``wave_step`` arguments: u_t (B, H, D), a (H, S, D) or (H, S, D, D), state (B, H, S, D)."""
+    u_t = _check_tensor(fn, "u_t", u_t, "(B, H, D)")
+    if u_t.dim() != 3:
+        raise ValueError(f"{fn}: `u_t` must have shape (B, H, D); got {_shape(u_t)}")
+    B, H, D = u_t.shape
+    S, dense = _check_boundary(fn, a, "u_t", u_t, H, D)
+    sizes = ScanShape(B, 1, H, S, D, dense)
+    _check_state(fn, "state", state, "u_t", u_t, sizes)
+    if check_finite:
+        _check_finite(fn, a)
+    return sizes
+
+
+def compute_dtype(*tensors: torch.Tensor | None) -> torch.dtype:
+    """float64 if any input is float64, else float32: the accumulation dtype of the fast backends."""
+    return torch.float64 if any(t is not None and t.dtype == torch.float64 for t in tensors) else torch.float32

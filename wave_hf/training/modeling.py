@@ -1,0 +1,150 @@
+"""Build a model from the run config's ``model`` section and the dataset's task info.
+
+``model`` = an optional ``file`` (a YAML of config fields with ``model_type``, e.g. ``configs/models/*.yaml``) plus
+inline fields that override it. Keys are checked against the config class's declared fields, the same way for
+wave_hf families and transformers' own models (``LlamaConfig`` would silently accept a typo). The data-dependent
+fields are filled from the task: ``vocab_size`` for token tasks, ``input_size``/``output_size`` for real-valued ones;
+a value given explicitly that disagrees with the dataset is an error.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .schema import RunConfigError
+from .tasks import TaskSpec
+
+__all__ = ["auto_class_for", "build_model", "register_families", "resolve_model_fields"]
+
+# families that register themselves with the Auto classes on import (wave_hf/__init__ imports them once wired)
+_FAMILY_MODULES = ("wave_hf", "wave_hf.models.wave_lbc", "wave_hf.models.wave_sbc", "wave_hf.models.baselines")
+# config dataclass fields that are bookkeeping, never set from a run config
+_NOT_SETTABLE = {"transformers_version", "architectures", "model_type"}
+
+
+def register_families() -> None:
+    """Import every wave_hf model family so its config/model classes are registered with the Auto classes."""
+    for name in _FAMILY_MODULES:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name is None or not (name == e.name or name.startswith(e.name + ".")):
+                raise  # a real missing dependency inside an existing family: do not hide it
+
+
+def _resolve_path(path: str, config_dir: str) -> Path:
+    p = Path(path).expanduser()
+    if p.is_absolute():
+        candidates = [p]
+    else:
+        candidates = ([Path(config_dir) / p] if config_dir else []) + [Path.cwd() / p]
+    for c in candidates:
+        if c.is_file():
+            return c
+    tried = ", ".join(str(c) for c in candidates)
+    raise RunConfigError(f"`model.file`: model config file {path!r} not found (tried {tried})")
+
+
+def resolve_model_fields(spec: dict[str, Any], config_dir: str = "") -> dict[str, Any]:
+    """Merge ``model.file`` (if any) and the inline fields; returns a mapping that includes ``model_type``."""
+    spec = dict(spec)
+    fields: dict[str, Any] = {}
+    file = spec.pop("file", None)
+    if file is not None:
+        path = _resolve_path(str(file), config_dir)
+        try:
+            loaded = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as e:
+            raise RunConfigError(f"`model.file` {path} is not valid YAML: {e}") from None
+        if not isinstance(loaded, dict):
+            raise RunConfigError(f"`model.file` {path} must contain a mapping of config fields")
+        fields.update(loaded)
+    fields.update(spec)
+    if not fields.get("model_type"):
+        raise RunConfigError("`model.model_type` is required (in the model config file or inline)")
+    return fields
+
+
+def _config_class(model_type: str):
+    from transformers import CONFIG_MAPPING
+
+    register_families()
+    try:
+        return CONFIG_MAPPING[model_type]
+    except KeyError:
+        wave = sorted(k for k in CONFIG_MAPPING if k.startswith(("wave_", "elman", "lstm", "irnn", "wrnn")))
+        raise RunConfigError(
+            f"`model.model_type`: unknown model type {model_type!r}; wave_hf types registered: {wave} "
+            "(or any transformers model type, e.g. llama)"
+        ) from None
+
+
+def _settable_fields(config_class) -> list[str]:
+    if dataclasses.is_dataclass(config_class):
+        names = [f.name for f in dataclasses.fields(config_class)]
+    else:  # pragma: no cover - every transformers 5 config is a dataclass
+        import inspect
+
+        names = list(inspect.signature(config_class.__init__).parameters)[1:]
+    return sorted(n for n in names if not n.startswith("_") and n not in _NOT_SETTABLE)
+
+
+def auto_class_for(task: TaskSpec):
+    """The Auto model class for the task kind: causal LM for tokens, time-series prediction for real values."""
+    from transformers import AutoModelForCausalLM, AutoModelForTimeSeriesPrediction
+
+    return AutoModelForCausalLM if task.kind == "tokens" else AutoModelForTimeSeriesPrediction
+
+
+def _fill_from_task(fields: dict[str, Any], valid: list[str], task: TaskSpec, model_type: str) -> None:
+    wanted = ["vocab_size"] if task.kind == "tokens" else ["input_size", "output_size"]
+    for key in wanted:
+        value = task.info.get(key)
+        if value is None:
+            raise RunConfigError(f"dataset `{task.name}`: task_info has no `{key}`, needed by a {task.kind} model")
+        if key not in valid:
+            kind = "token (causal LM)" if task.kind == "tokens" else "real-valued (prediction)"
+            raise RunConfigError(
+                f"model_type {model_type!r} has no `{key}` field, so it cannot be trained on the {kind} dataset "
+                f"`{task.name}`"
+            )
+        if key in fields and fields[key] is not None and fields[key] != value:
+            raise RunConfigError(
+                f"`model.{key}`={fields[key]} conflicts with dataset `{task.name}` ({key}={value}); remove it from "
+                "the model config (the trainer fills it from the dataset)"
+            )
+        fields[key] = value
+
+
+def build_model(spec: dict[str, Any], task: TaskSpec, config_dir: str = ""):
+    """(config, model) for ``spec`` on ``task``. Raises ``RunConfigError`` for unknown keys or bad values."""
+    fields = resolve_model_fields(spec, config_dir)
+    model_type = fields.pop("model_type")
+    config_class = _config_class(model_type)
+    valid = _settable_fields(config_class)
+    unknown = sorted(k for k in fields if k not in valid)
+    if unknown:
+        raise RunConfigError(
+            f"`model`: unknown config key(s) {unknown} for model_type {model_type!r}; valid keys are: {', '.join(valid)}"
+        )
+    _fill_from_task(fields, valid, task, model_type)
+    try:
+        config = config_class(**fields)
+    except (ValueError, TypeError) as e:
+        raise RunConfigError(f"`model` ({model_type}): {e}") from None
+    auto = auto_class_for(task)
+    try:
+        model = auto.from_config(config)
+    except ValueError as e:
+        if "Unrecognized configuration class" in str(e):
+            raise RunConfigError(
+                f"model_type {model_type!r} has no {auto.__name__} head, so it cannot be trained on dataset "
+                f"`{task.name}` ({task.kind})"
+            ) from None
+        raise RunConfigError(f"`model` ({model_type}): {e}") from None
+    return config, model

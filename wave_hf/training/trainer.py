@@ -1,0 +1,513 @@
+"""The training loop: one ``accelerate.Accelerator`` loop for every model family and dataset.
+
+``train(run_config, overrides)`` parses the config, builds data and model (all errors before step 1), then runs
+optimizer steps. Per step: the global batch is drawn as a function of (seed, step, curriculum level); each process
+takes its slice (and each gradient-accumulation micro-step a sub-slice); the summed loss is normalised by the count of
+the *global* batch so that any number of processes / micro-steps follows the same gradient; statistics are reduced
+across processes so every process takes the same curriculum / stopping decisions. Non-finite loss or gradient norm
+stops the run before the optimizer step, keeping the last good checkpoint.
+
+Outputs in ``output_dir``: ``run_config.yaml``, ``run_info.json``, ``logs/{train,eval}.csv`` (+ TensorBoard),
+``checkpoints/step_XXXXXXXX`` (accelerate state, atomic), ``training_curves.png``, ``result.json`` and ``model/``
+(``save_pretrained`` + README.md model card + plots + training_info.json), loadable with the Auto classes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from . import faults
+from .cards import write_card
+from .checkpoints import CheckpointManager
+from .curriculum import Curriculum
+from .evaluation import evaluate_batches
+from .logs import RunLogger
+from .modeling import auto_class_for, build_model
+from .objectives import batch_count, compute_stats, metric_value
+from .plots import plot_curves
+from .schema import RunConfig, RunConfigError, load_run_config
+from .tasks import BatchSource, TaskSpec, get_task, model_inputs, slice_batch
+
+__all__ = ["PreparedRun", "TrainResult", "TrainingDiverged", "prepare_run", "train"]
+
+# run-config sections that must not change when a run is resumed (steps/evaluation/logging/hub may)
+_RESUME_FIXED = ("model", "dataset", "curriculum", "optim", "seed", "mixed_precision")
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss (or gradient norm) became NaN/inf; the run stopped and kept its last good checkpoint."""
+
+
+@dataclass
+class TrainResult:
+    """What a run produced. Paths are absolute; ``model_dir`` holds the ``save_pretrained`` folder + card."""
+
+    output_dir: Path
+    model_dir: Path
+    checkpoint: Path | None
+    metric: str
+    test_metrics: dict[str, float] = field(default_factory=dict)
+    train_metrics: dict[str, float] = field(default_factory=dict)
+    steps: int = 0
+    stopped_early: bool = False
+    stop_reason: str = ""
+    curriculum: dict[str, Any] = field(default_factory=dict)
+    wall_time_s: float = 0.0
+    num_processes: int = 1
+    hub_url: str | None = None
+    hub_error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
+
+
+@dataclass
+class PreparedRun:
+    """Config, task, data source and the freshly initialised model of a run (nothing trained yet)."""
+
+    config: RunConfig
+    task: TaskSpec
+    source: BatchSource
+    model_config: Any
+    model: torch.nn.Module
+
+
+def prepare_run(run_config: RunConfig | dict | str | Path, overrides: list[str] | None = None,
+                check_forward: bool = True) -> PreparedRun:
+    """Parse the config, look up the task, build the model (seeded) and, with ``check_forward``, run one forward pass
+    on two rows of the first training and evaluation batches. Every config or data error surfaces here."""
+    cfg = load_run_config(run_config, overrides)
+    train_params = {**cfg.dataset.params, **_curriculum_overrides(cfg, 0)}
+    task = get_task(cfg.dataset.name, train_params)
+    if cfg.evaluation.params:
+        get_task(cfg.dataset.name, {**train_params, **cfg.evaluation.params})  # validates the eval params
+    torch.manual_seed(cfg.seed)
+    model_config, model = build_model(cfg.model, task, cfg.config_dir)
+    source = BatchSource(cfg.dataset, cfg.seed)
+    if check_forward:
+        with torch.no_grad():
+            for batch in (source.train_batch(0, 2, _curriculum_overrides(cfg, 0)),
+                          source.eval_batch(0, 2, cfg.evaluation.seed, cfg.evaluation.params or None)):
+                out = model(**model_inputs(batch, task.kind), use_cache=False)
+                compute_stats(out, batch, task.kind)
+    return PreparedRun(cfg, task, source, model_config, model)
+
+
+def _curriculum_overrides(cfg: RunConfig, level: int) -> dict[str, Any]:
+    return {cfg.curriculum.param: cfg.curriculum.values[level]} if cfg.curriculum else {}
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Setup helpers
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def _make_accelerator(cfg: RunConfig):
+    from accelerate import Accelerator
+    from accelerate.utils import ProjectConfiguration
+
+    acc = Accelerator(
+        mixed_precision=cfg.mixed_precision,
+        gradient_accumulation_steps=1,  # accumulation is explicit in the loop (exact normalisation, see module doc)
+        step_scheduler_with_optimizer=False,  # else the scheduler steps num_processes times per step (ecosystem 5.3)
+        project_config=ProjectConfiguration(project_dir=cfg.output_dir, automatic_checkpoint_naming=False),
+    )
+    if cfg.mixed_precision == "fp16" and acc.device.type == "cpu":
+        raise RunConfigError("`mixed_precision: fp16` does nothing on CPU in accelerate (autocast stays fp32); use "
+                             "`bf16` or `no`")
+    if cfg.mixed_precision == "bf16" and acc.device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise RunConfigError("`mixed_precision: bf16` is not supported by this GPU; use `fp16` or `no`")
+    return acc
+
+
+def _make_optimizer(model: torch.nn.Module, cfg: RunConfig):
+    o = cfg.optim
+    params = [p for p in model.parameters() if p.requires_grad]
+    if o.optimizer == "adam":
+        return torch.optim.Adam(params, lr=o.lr, betas=tuple(o.betas), eps=o.eps, weight_decay=o.weight_decay)
+    if o.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=o.lr, betas=tuple(o.betas), eps=o.eps, weight_decay=o.weight_decay)
+    return torch.optim.SGD(params, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay)
+
+
+def _make_scheduler(optimizer, cfg: RunConfig):
+    from transformers import get_scheduler
+
+    return get_scheduler(cfg.optim.scheduler, optimizer, num_warmup_steps=cfg.optim.warmup_steps,
+                         num_training_steps=cfg.steps)
+
+
+def _check_resume_compatible(saved_path: Path, cfg: RunConfig) -> None:
+    if not saved_path.is_file():
+        return
+    saved = yaml.safe_load(saved_path.read_text()) or {}
+    now = cfg.to_dict()
+    changed = [k for k in _RESUME_FIXED if saved.get(k) != now.get(k)]
+    if changed:
+        raise RunConfigError(
+            f"cannot resume: the run config differs from the one the checkpoints were trained with ({saved_path}) in "
+            f"{changed}; only steps, evaluation, checkpointing, logging and hub may change on --resume"
+        )
+
+
+def _replace_dir(tmp: Path, final: Path) -> None:
+    """Move ``tmp`` to ``final``; an existing ``final`` is swapped out first and deleted only afterwards."""
+    if final.exists():
+        old = final.with_name(final.name + ".old")
+        if old.exists():
+            shutil.rmtree(old)
+        os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, final)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The loop
+# --------------------------------------------------------------------------------------------------------------------
+
+
+class _Run:
+    """State and steps of one training run (split out of ``train`` to keep each part short)."""
+
+    def __init__(self, prepared: PreparedRun, accelerator, resume: bool | str | Path, overwrite: bool):
+        self.cfg, self.task, self.source = prepared.config, prepared.task, prepared.source
+        self.acc = acc = accelerator
+        self.out = Path(self.cfg.output_dir).resolve()
+        self.world = acc.num_processes
+        self.accum = self.cfg.optim.gradient_accumulation_steps
+        B = self.cfg.optim.batch_size
+        if B % (self.world * self.accum):
+            raise RunConfigError(
+                f"`optim.batch_size`={B} (the global batch) is not divisible by num_processes ({self.world}) x "
+                f"optim.gradient_accumulation_steps ({self.accum})"
+            )
+        if self.cfg.evaluation.batch_size % self.world:
+            raise RunConfigError(f"`evaluation.batch_size`={self.cfg.evaluation.batch_size} is not divisible by "
+                                 f"num_processes ({self.world})")
+        self.micro = B // (self.world * self.accum)
+        self.ckpts = CheckpointManager(self.out / "checkpoints", self.cfg.checkpointing.keep_last)
+        self.curriculum = Curriculum(self.cfg.curriculum, self.task.higher_is_better)
+        self.step = 0
+        self.last_eval: dict[str, Any] | None = None
+        self.last_train: dict[str, float] = {}
+        self.last_checkpoint: Path | None = None
+        self.checkpointed_step = -1
+        self.stopped_early, self.stop_reason = False, ""
+        self.elapsed_before = 0.0
+        resume_from = self._resume_target(resume, overwrite)
+
+        model = prepared.model
+        optimizer = _make_optimizer(model, self.cfg)
+        scheduler = _make_scheduler(optimizer, self.cfg)
+        self.model, self.optimizer, self.scheduler = acc.prepare(model, optimizer, scheduler)
+        if resume_from is not None:
+            self._load(resume_from)
+        self._write_run_files()
+        self.logger = RunLogger(
+            self.out / "logs", self._train_columns(), ["step", "loss", self.task.metric, "elapsed_s"],
+            enabled=acc.is_main_process, tensorboard=self.cfg.logging.tensorboard,
+            resume_step=self.step if resume_from is not None else None,
+        )
+
+    # -- resume ---------------------------------------------------------------------------------------------------
+
+    def _resume_target(self, resume: bool | str | Path, overwrite: bool) -> Path | None:
+        acc = self.acc
+        if resume:
+            _check_resume_compatible(self.out / "run_config.yaml", self.cfg)
+            if acc.is_main_process:
+                self.ckpts.cleanup_partial()
+            acc.wait_for_everyone()
+            if resume is True:
+                target = self.ckpts.latest()
+                if target is None:
+                    acc.print(f"[wave_hf] --resume: no checkpoint in {self.ckpts.root}; starting from step 0")
+                return target
+            return Path(resume).resolve()
+        existing = self.ckpts.latest()
+        if existing is not None:
+            if not overwrite:
+                raise RunConfigError(
+                    f"{self.out} already holds checkpoints (latest: {existing.name}); pass --resume to continue that "
+                    "run, --overwrite to delete them and start over, or choose another output_dir"
+                )
+            if acc.is_main_process:
+                shutil.rmtree(self.ckpts.root)
+            acc.wait_for_everyone()
+        return None
+
+    def _load(self, path: Path) -> None:
+        state = self.ckpts.load(self.acc, path)
+        self.step = int(state["step"])
+        self.curriculum.load_state_dict(state["curriculum"])
+        self.last_eval = state.get("last_eval")
+        self.last_train = state.get("last_train", {})
+        self.elapsed_before = float(state.get("elapsed_s", 0.0))
+        self.last_checkpoint = path
+        self.checkpointed_step = self.step
+        self.acc.print(f"[wave_hf] resumed from {path} at step {self.step}")
+
+    def _trainer_state(self) -> dict[str, Any]:
+        return {"curriculum": self.curriculum.state_dict(), "last_eval": self.last_eval,
+                "last_train": self.last_train, "elapsed_s": self.elapsed(), "num_processes": self.world}
+
+    # -- files ------------------------------------------------------------------------------------------------------
+
+    def _write_run_files(self) -> None:
+        if not self.acc.is_main_process:
+            return
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / "run_config.yaml").write_text(yaml.safe_dump(self.cfg.to_dict(), sort_keys=False))
+        info = {
+            "num_processes": self.world,
+            "distributed_type": str(self.acc.distributed_type),
+            "device": str(self.acc.device),
+            "mixed_precision": self.acc.mixed_precision,
+            "micro_batch_per_process": self.micro,
+            "gradient_accumulation_steps": self.accum,
+            "torch_threads": torch.get_num_threads(),
+        }
+        (self.out / "run_info.json").write_text(json.dumps(info, indent=2))
+
+    def _train_columns(self) -> list[str]:
+        cols = ["step", "loss", self.task.metric, "lr", "grad_norm"]
+        if self.cfg.curriculum:
+            cols += [f"curriculum_{self.cfg.curriculum.param}", "curriculum_level"]
+        return cols + ["elapsed_s"]
+
+    def elapsed(self) -> float:
+        return self.elapsed_before + (time.perf_counter() - self.t0)
+
+    # -- one optimizer step -----------------------------------------------------------------------------------------
+
+    def train_step(self) -> dict[str, float]:
+        acc, kind = self.acc, self.task.kind
+        params = self.curriculum.params()
+        batch = self.source.train_batch(self.step, self.cfg.optim.batch_size, params)
+        norm = batch_count(batch, kind)
+        if norm <= 0:
+            raise RuntimeError(f"training batch of step {self.step + 1} scores no elements (all masked)")
+        scale = self.world / norm  # DDP averages gradients over processes: sum/global_count after averaging
+        totals = torch.zeros(3, dtype=torch.float64, device=acc.device)
+        rank = acc.process_index
+        for k in range(self.accum):
+            mb = slice_batch(batch, k * self.world + rank, self.micro)
+            mb = {n: t.to(acc.device) for n, t in mb.items()}
+            last = k == self.accum - 1
+            ctx = acc.no_sync(self.model) if not last else contextlib.nullcontext()
+            with ctx:
+                out = self.model(**model_inputs(mb, kind), use_cache=False)
+                stats = compute_stats(out, mb, kind)
+                acc.backward(stats.loss_sum * scale)
+            totals += stats.detached()
+        totals = acc.reduce(totals, reduction="sum") if self.world > 1 else totals
+        loss, metric = metric_value(self.task.metric, totals.cpu())
+        grad_norm = math.nan
+        if self.cfg.optim.max_grad_norm is not None:
+            grad_norm = float(acc.clip_grad_norm_(self.model.parameters(), self.cfg.optim.max_grad_norm))
+        bad_grad = not math.isfinite(grad_norm) and self.cfg.optim.max_grad_norm is not None
+        if not math.isfinite(loss) or (bad_grad and self.cfg.mixed_precision != "fp16"):
+            self.optimizer.zero_grad(set_to_none=True)
+            what = f"loss {loss}" if not math.isfinite(loss) else f"gradient norm {grad_norm}"
+            raise TrainingDiverged(self._diverged_message(what))
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+        row = {"step": self.step, "loss": loss, self.task.metric: metric,
+               "lr": self.scheduler.get_last_lr()[0], "grad_norm": grad_norm}
+        if self.cfg.curriculum:
+            row[f"curriculum_{self.cfg.curriculum.param}"] = self.curriculum.value
+            row["curriculum_level"] = self.curriculum.level
+        self.curriculum.observe(metric, self.step)
+        self.last_train = {"loss": loss, self.task.metric: metric}
+        return row
+
+    def _diverged_message(self, what: str) -> str:
+        where = f" ({self.cfg.curriculum.param}={self.curriculum.value})" if self.cfg.curriculum else ""
+        ckpt = self.ckpts.latest()
+        kept = (f"the last good checkpoint is kept: {ckpt} (resume from it with --resume, e.g. with a lower "
+                f"optim.lr)") if ckpt else "no checkpoint had been saved yet (checkpointing.every)"
+        return (f"training stopped: non-finite {what} at step {self.step + 1}{where}; the optimizer step was not "
+                f"applied and nothing was saved after step {self.step}; {kept}")
+
+    # -- evaluation / checkpoints -----------------------------------------------------------------------------------
+
+    def evaluate(self) -> dict[str, Any]:
+        ev = self.cfg.evaluation
+        params = ev.params or self.curriculum.params() or None
+        reduce = (lambda t: self.acc.reduce(t, reduction="sum")) if self.world > 1 else None
+        res = evaluate_batches(self.model, self.task, self.source, params=params, batches=ev.batches,
+                               batch_size=ev.batch_size, seed=ev.seed, rank=self.acc.process_index,
+                               world_size=self.world, reduce=reduce, device=self.acc.device)
+        res = {"step": self.step, **res}
+        self.last_eval = res
+        self.logger.log_eval({"step": self.step, "loss": res["loss"], self.task.metric: res[self.task.metric],
+                              "elapsed_s": round(self.elapsed(), 3)})
+        return res
+
+    def reached_target(self, res: dict[str, Any]) -> bool:
+        target = self.cfg.evaluation.stop_at
+        if target is None or not self.curriculum.completed:
+            return False
+        value = res[self.task.metric]
+        return value >= target if self.task.higher_is_better else value <= target
+
+    def checkpoint(self) -> None:
+        self.last_checkpoint = self.ckpts.save(self.acc, self.step, self._trainer_state())
+        self.checkpointed_step = self.step
+
+    # -- the whole run ----------------------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        from tqdm.auto import tqdm
+
+        cfg, acc = self.cfg, self.acc
+        self.t0 = time.perf_counter()
+        bar = tqdm(total=cfg.steps, initial=self.step, disable=not (acc.is_main_process and cfg.logging.progress_bar),
+                   desc=cfg.name, dynamic_ncols=True, mininterval=0.5, file=sys.stderr)
+        try:
+            while self.step < cfg.steps:
+                row = self.train_step()
+                row["elapsed_s"] = round(self.elapsed(), 3)
+                if self.step % cfg.logging.every == 0 or self.step == cfg.steps:
+                    self.logger.log_train(row)
+                postfix = {"loss": f"{row['loss']:.4g}", self.task.metric: f"{row[self.task.metric]:.4f}"}
+                if cfg.curriculum:
+                    postfix[cfg.curriculum.param] = self.curriculum.value
+                faults.maybe_kill("after_step", self.step)
+                if cfg.evaluation.every and self.step % cfg.evaluation.every == 0:
+                    res = self.evaluate()
+                    postfix[f"eval_{self.task.metric}"] = f"{res[self.task.metric]:.4f}"
+                    if self.reached_target(res):
+                        self.stopped_early = True
+                        self.stop_reason = (f"eval {self.task.metric} {res[self.task.metric]:.4f} reached "
+                                            f"evaluation.stop_at={cfg.evaluation.stop_at} at step {self.step}")
+                bar.set_postfix(postfix, refresh=False)
+                bar.update(1)
+                if cfg.checkpointing.every and self.step % cfg.checkpointing.every == 0:
+                    self.checkpoint()
+                if self.stopped_early:
+                    break
+        finally:
+            bar.close()
+        if self.checkpointed_step != self.step:
+            self.checkpoint()
+
+    def final_eval(self) -> dict[str, Any]:
+        if not self.cfg.evaluation.final:
+            return {}
+        if self.last_eval is not None and self.last_eval.get("step") == self.step:
+            return self.last_eval
+        return self.evaluate()
+
+
+def _save_model(run: _Run, prepared: PreparedRun, test: dict[str, Any]) -> Path:
+    """save_pretrained + plots + card into ``OUTPUT/model`` (written to a temp folder, then renamed)."""
+    acc, cfg = run.acc, run.cfg
+    final, tmp = run.out / "model", run.out / ".tmp-model"
+    state_dict = acc.get_state_dict(run.model)  # collective under FSDP
+    unwrapped = acc.unwrap_model(run.model)
+    if acc.is_main_process:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        unwrapped.save_pretrained(str(tmp), state_dict=state_dict, save_function=acc.save)
+        plot = run.out / "training_curves.png"
+        plot_curves(run.out / "logs", plot, run.task.metric, title=f"{cfg.name}: {unwrapped.config.model_type} on "
+                    f"{run.task.name}", curriculum_param=cfg.curriculum.param if cfg.curriculum else None)
+        shutil.copy2(plot, tmp / plot.name)
+        shutil.copy2(run.out / "run_config.yaml", tmp / "run_config.yaml")
+        import wave_hf
+
+        info = {
+            "model_dir": str(final),
+            "model_type": unwrapped.config.model_type,
+            "auto_class": auto_class_for(run.task).__name__,
+            "model_config": unwrapped.config.to_dict(),
+            "num_parameters": sum(p.numel() for p in unwrapped.parameters()),
+            "run_config": cfg.to_dict(),
+            "task": {"name": run.task.name, "params": run.task.params, "info": run.task.info},
+            "evaluation": {"params": cfg.evaluation.params, "batches": cfg.evaluation.batches,
+                           "batch_size": cfg.evaluation.batch_size, "seed": cfg.evaluation.seed},
+            "test_metrics": {k: v for k, v in test.items() if k != "step"},
+            "train_metrics": run.last_train,
+            "final_train_params": {**cfg.dataset.params, **run.curriculum.params()},
+            "curriculum_state": run.curriculum.state_dict(),
+            "steps_done": run.step,
+            "stopped_early": run.stopped_early,
+            "stop_reason": run.stop_reason,
+            "num_processes": run.world,
+            "wall_time_s": run.elapsed(),
+            "plots": [plot.name],
+            "wave_hf_version": getattr(wave_hf, "__version__", ""),
+        }
+        write_card(tmp, info, repo_id=cfg.hub.repo_id)
+        _replace_dir(tmp, final)
+    acc.wait_for_everyone()
+    return final
+
+
+def train(run_config: RunConfig | dict | str | Path, overrides: list[str] | None = None, *,
+          resume: bool | str | Path = False, overwrite: bool = False) -> TrainResult:
+    """Train one run config (path, mapping or ``RunConfig``) with ``--key=value`` overrides.
+
+    Args:
+        resume: True = continue from the newest complete checkpoint in ``output_dir`` (from step 0 if none);
+            a path = continue from that checkpoint folder.
+        overwrite: start fresh even though ``output_dir`` holds checkpoints (they are deleted).
+
+    Raises:
+        RunConfigError: bad config, data or model settings (before any training step).
+        TrainingDiverged: NaN/inf loss; the last good checkpoint is kept.
+    """
+    cfg = load_run_config(run_config, overrides)
+    if cfg.num_threads is not None:
+        torch.set_num_threads(cfg.num_threads)
+    acc = _make_accelerator(cfg)
+    from accelerate.utils import set_seed
+
+    set_seed(cfg.seed)
+    if cfg.deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    prepared = prepare_run(cfg)
+    run = _Run(prepared, acc, resume, overwrite)
+    try:
+        run.run()
+        test = run.final_eval()
+    finally:
+        run.logger.close()
+    model_dir = _save_model(run, prepared, test)
+    result = TrainResult(
+        output_dir=run.out, model_dir=model_dir, checkpoint=run.last_checkpoint, metric=run.task.metric,
+        test_metrics={k: v for k, v in test.items() if k != "step"}, train_metrics=run.last_train, steps=run.step,
+        stopped_early=run.stopped_early, stop_reason=run.stop_reason, curriculum=run.curriculum.state_dict(),
+        wall_time_s=run.elapsed(), num_processes=run.world,
+    )
+    if cfg.hub.push_to_hub and acc.is_main_process:
+        from ..hub import PushError, push_model
+
+        try:
+            result.hub_url = push_model(model_dir, cfg.hub.repo_id, private=cfg.hub.private,
+                                        revision=cfg.hub.revision).commit_url
+        except PushError as e:
+            result.hub_error = str(e)
+            acc.print(f"[wave_hf] push to the Hub failed: {e}")
+    if acc.is_main_process:
+        (run.out / "result.json").write_text(json.dumps(result.to_dict(), indent=2, default=str))
+    acc.wait_for_everyone()
+    acc.end_training()
+    return result
