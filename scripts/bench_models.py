@@ -64,7 +64,7 @@ def build_model(name: str, size: Size, max_len: int) -> torch.nn.Module:
     if name == "wave_lbc":
         cfg = AutoConfig.for_model(
             "wave_lbc", vocab_size=V, hidden_size=h, num_hidden_layers=n, num_heads=h // 16, head_dim=16,
-            history_length=size.history, boundary="diagonal", readout="fir", gating=True, use_mlp=True,
+            history_length=size.history, boundary="diagonal", readout="fir", gating="qkv", use_mlp=True,
             tie_word_embeddings=True,
         )
     elif name in ("wave_sbc_window", "wave_sbc_stream"):
@@ -361,7 +361,7 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     if args.quick:
         args.lengths, args.tokens_per_step, args.repeats = [128, 512], 1024, 3
-        args.hidden, args.layers, args.heads, args.vocab, args.decode_tokens, args.row_limit = 128, 2, 4, 2048, 8, 5.0
+        args.hidden, args.layers, args.heads, args.vocab, args.decode_tokens, args.row_limit = 128, 2, 4, 2048, 8, 15.0
     args.out.mkdir(parents=True, exist_ok=True)
     info = machine()
     print(f"machine: {info}", flush=True)

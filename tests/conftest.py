@@ -21,6 +21,11 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 
+# Tiny models run faster (and far more predictably on a shared machine) on one thread; subprocesses that tests
+# start choose their own threads.
+torch.set_num_threads(1)
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)

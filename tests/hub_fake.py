@@ -111,7 +111,7 @@ class FakeHub:
                 hub.log.append((self.command, self.path))
                 path = self.path.split("?")[0]
                 query = self.path[len(path):]
-                m = re.match(rf"^/(?:(datasets|spaces)/)?([^/]+/[^/]+)/resolve/([^/]+)/(.+)$", path)
+                m = re.match(r"^/(?:(datasets|spaces)/)?([^/]+/[^/]+)/resolve/([^/]+)/(.+)$", path)
                 if m:
                     f = hub.repo_dir(m.group(2), m.group(3)) / m.group(4)
                     sha = hub.commit_sha(m.group(2), m.group(3))
@@ -120,7 +120,7 @@ class FakeHub:
                     data = f.read_bytes()
                     self.send_response(200)
                     self.send_header("Content-Length", str(len(data)))
-                    self.send_header("ETag", '"%s"' % hashlib.sha256(data).hexdigest())
+                    self.send_header("ETag", f'"{hashlib.sha256(data).hexdigest()}"')
                     self.send_header("X-Repo-Commit", sha)
                     self.end_headers()
                     if self.command != "HEAD":
@@ -210,6 +210,7 @@ class FakeHub:
                     dst.write_bytes(data)
                 hub.commits.append({**record, "failed": False})
                 sha = hub.commit_sha(repo_id, revision)
-                return self._send(200, {"success": True, "commitOid": sha, "commitUrl": f"{hub.url}/{repo_id}/commit/{sha}"})
+                return self._send(200, {"success": True, "commitOid": sha,
+                                        "commitUrl": f"{hub.url}/{repo_id}/commit/{sha}"})
 
         return Handler

@@ -21,9 +21,8 @@ def dense_banded_reference(q, k, v, window, key_valid, age_bias, scale):
             for i in range(T):
                 s = K - T + i
                 keys = [j for j in range(K) if 0 <= s - j < window and (key_valid is None or key_valid[n, j] or j == s)]
-                logits = torch.stack(
-                    [q[n, h, i] @ k[n, h, j] * scale + (age_bias[h, s - j] if age_bias is not None else 0.0) for j in keys]
-                )
+                bias = [age_bias[h, s - j] if age_bias is not None else 0.0 for j in keys]
+                logits = torch.stack([q[n, h, i] @ k[n, h, j] * scale + b for j, b in zip(keys, bias)])
                 w = torch.softmax(logits, 0)
                 out[n, h, i] = sum(w[a] * v[n, h, j] for a, j in enumerate(keys))
     return out

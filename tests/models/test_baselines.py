@@ -195,3 +195,40 @@ def test_recurrent_weights_of_deeper_layers_and_errors():
     assert torch.equal(w1["W_uh"], m.model.layers[1].cell.weight_ih) and torch.equal(w1["W_hy"], m.value_out.weight)
     with pytest.raises(ValueError, match="`layer_idx`"):
         m.recurrent_weights(2)
+
+
+def test_token_embeddings_follow_the_reference_init():
+    """The token embedding plays the input map's role: solo for the wRNN, N(0, 0.001^2) for the iRNN."""
+    wrnn = WaveRNNForCausalLM(WaveRNNConfig(vocab_size=5, hidden_size=12, num_channels=3))
+    E = wrnn.get_input_embeddings().weight.view(5, 3, 4)
+    assert torch.equal(E[:, :, 0], torch.ones(5, 3)) and torch.count_nonzero(E[:, :, 1:]) == 0
+    irnn = IRNNForCausalLM(IRNNConfig(vocab_size=50, hidden_size=40))
+    assert 0.0005 < irnn.get_input_embeddings().weight.std() < 0.002
+
+
+@pytest.mark.parametrize(
+    "model_file,dataset,params",
+    [
+        ("elman_paper.yaml", "linear_vb", {"task": "T2", "horizon": 4}),
+        ("lstm_paper.yaml", "linear_vb", {"task": "T1", "horizon": 4}),
+        ("irnn_100.yaml", "adding", {"seq_len": 6}),
+        ("wrnn_adding.yaml", "adding", {"seq_len": 6}),
+        ("wrnn_copy.yaml", "copy", {"delay": 2, "copy_len": 3}),
+    ],
+)
+def test_the_trainer_builds_the_model_configs(model_file, dataset, params):
+    """configs/models/*.yaml of the baselines load through the project trainer (sizes filled from the dataset)."""
+    from pathlib import Path
+
+    from wave_hf.training import prepare_run
+
+    root = Path(__file__).resolve().parents[2]
+    cfg = {
+        "name": "t",
+        "output_dir": "unused",
+        "steps": 1,
+        "model": {"file": str(root / "configs/models" / model_file)},
+        "dataset": {"name": dataset, "params": params},
+    }
+    run = prepare_run(cfg)  # builds the model and runs one forward on training and evaluation rows
+    assert run.model.config.model_type in FAMILIES

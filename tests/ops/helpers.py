@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from wave_hf.ops import wave_scan_reference
+
 
 def stable_boundary(H: int, S: int, D: int, dense: bool, radius: float = 0.95, dtype=torch.float64) -> torch.Tensor:
     """Random boundary with sum_k ||a_k|| = radius < 1 per head (diagonal: per wave), so the recurrence is stable."""
@@ -49,3 +51,31 @@ def case_tensors(B, L, H, S, D, dense, with_state, dtype=torch.float64, radius=0
     gz = torch.randn(B, L, H, D, dtype=dtype)
     gf = torch.randn(B, H, S, D, dtype=dtype)
     return u, a, s0, gz, gf
+
+
+NAMES = ("z", "final_state", "grad_u", "grad_a", "grad_initial_state")
+
+
+def reference(u, a, s0):
+    return wave_scan_reference(u, a, s0, output_final_state=True)
+
+
+def check_against_reference(scan, L, S, D, dense, tolerances: dict, B: int = 2, H: int = 2, device="cpu"):
+    """``scan`` vs the float64 reference loop, without and with an initial state, outputs and all gradients.
+
+    ``tolerances`` maps each dtype to run in to its bound on the relative error. One reference run covers both
+    cases: its batch is [zero-state rows; initial-state rows], and as the loss sums over the batch, its grad_a is the
+    sum of the two cases' grad_a.
+    """
+    u, a, s0, gz, gf = case_tensors(2 * B, L, H, S, D, dense, True)
+    s0[:B] = 0
+    ref = run(reference, u, a, s0, gz, gf)
+    for dtype, tol in tolerances.items():
+        x = [t.to(device, dtype) for t in (u, a, s0, gz, gf)]
+        zero = run(scan, x[0][:B], x[1], None, x[3][:B], x[4][:B])
+        init = run(scan, x[0][B:], x[1], x[2][B:], x[3][B:], x[4][B:])
+        got = [torch.cat([zero[i], init[i]]) for i in range(3)] + [zero[3] + init[3], init[4]]
+        want = ref[:4] + [ref[4][B:]]
+        for name, g, w in zip(NAMES, got, want):
+            assert g.dtype == dtype
+            assert rel_err(g, w) < tol, f"{dtype} {name}: {rel_err(g, w):.2e}"

@@ -66,3 +66,28 @@ def test_batch_not_divisible_is_refused_before_training(tmp_path):
     with pytest.raises(RunConfigError, match=r"`optim.batch_size`=8 .*gradient_accumulation_steps \(3\)"):
         train(tiny_config(tmp_path / "x"), ["--optim.gradient_accumulation_steps=3"])
     assert not (tmp_path / "x" / "checkpoints").exists()
+
+
+def test_a_second_run_cannot_write_into_a_busy_output_dir(tmp_path):
+    from wave_hf.training.trainer import _lock_output_dir
+
+    out = tmp_path / "run"
+    held = _lock_output_dir(out)  # another live run holds the folder
+    try:
+        with pytest.raises(RunConfigError, match=f"{out} is being written by another training process \\(pid "):
+            train(tiny_config(out))
+    finally:
+        held.close()
+    reset_accelerate()
+    assert train(tiny_config(out, steps=2)).steps == 2  # free again once the holder is gone
+
+
+def test_damaged_log_rows_are_skipped(tmp_path):
+    from wave_hf.training.logs import RunLogger, read_csv
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "train.csv").write_text("step,loss\n1,0.5\n2,0.4\n3,0.3\n4,0.\x00\x00\x00")
+    assert [r["step"] for r in read_csv(logs / "train.csv")] == [1, 2, 3]
+    RunLogger(logs, ["step", "loss"], ["step", "loss"], resume_step=2).close()
+    assert (logs / "train.csv").read_text() == "step,loss\n1,0.5\n2,0.4\n"

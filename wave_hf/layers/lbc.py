@@ -17,7 +17,8 @@ columns with a learned per-wave filter ``y_t = sum_{j<S} c_j * z_{t-j}`` (H3's s
 place of the shift SSM: ``q, k, v = W_q x, W_k x, W_v x``; ``kbar = readout(wave(k))``; a per-head first-order decaying
 memory ``M_t = lambda * M_{t-1} + kbar_t v_t^T`` (computed by ``wave_scan`` with S = 1 and a diagonal boundary, so it
 is H3's diagonal SSM with real poles); output ``q_t^T M_t / sqrt(D)``. Without gating the mixer is
-``W_out readout(wave(W_in x))``.
+``W_out readout(wave(W_in x))``; with ``projections=False`` (needs ``hidden_size = H * D``) it is ``readout(wave(x))``, so
+that a one-layer model's input and output maps are the paper's write and read operators and nothing else.
 
 Stability and initialisation: ``a`` is an unconstrained parameter, initialised at the pure shift (``a = 0``; the
 companion operator Phi is then nilpotent, spectral radius 0) or, with ``boundary_init_scale = r`` in (0, 1), at a random
@@ -109,12 +110,19 @@ class WaveLBCMixer(nn.Module):
         boundary_init_scale: float = 0.0,
         memory_halflife_min: float = 8.0,
         memory_halflife_max: float = 512.0,
+        projections: bool = True,
     ):
         super().__init__()
         for name, value, allowed in (("boundary", boundary, BOUNDARY_FORMS), ("readout", readout, READOUTS),
                                      ("gating", gating, GATINGS)):
             if value not in allowed:
                 raise ValueError(f"WaveLBCMixer: `{name}` must be one of {list(allowed)}; got {value!r}")
+        if not projections and (gating != "none" or hidden_size != num_heads * head_dim):
+            raise ValueError(
+                "WaveLBCMixer: `projections=False` feeds the hidden state straight into the waves, so it needs "
+                f"gating='none' and hidden_size == num_heads * head_dim; got gating={gating!r}, "
+                f"hidden_size={hidden_size}, num_heads * head_dim={num_heads * head_dim}"
+            )
         if not 0.0 <= boundary_init_scale < 1.0:
             raise ValueError(f"WaveLBCMixer: `boundary_init_scale` must lie in [0, 1); got {boundary_init_scale!r}")
         self.hidden_size = hidden_size
@@ -144,9 +152,9 @@ class WaveLBCMixer(nn.Module):
             self.in_proj = nn.Linear(hidden_size, 3 * inner, bias=False)
             self.memory_logit = nn.Parameter(torch.zeros(H, D))  # decay of key dim i of head h: sigmoid(logit)
         else:
-            self.in_proj = nn.Linear(hidden_size, inner, bias=False)
+            self.in_proj = nn.Linear(hidden_size, inner, bias=False) if projections else nn.Identity()
             self.register_parameter("memory_logit", None)
-        self.out_proj = nn.Linear(inner, hidden_size, bias=False)
+        self.out_proj = nn.Linear(inner, hidden_size, bias=False) if projections else nn.Identity()
         self.init_wave_weights()
 
     # -- parameters ---------------------------------------------------------------------------------------------------
@@ -195,7 +203,7 @@ class WaveLBCMixer(nn.Module):
         if not 0 <= head < self.num_heads:
             raise ValueError(f"`head` must lie in [0, {self.num_heads}); got {head}")
         if self.boundary is None:
-            a = torch.zeros(S, D, device=self.out_proj.weight.device)
+            a = torch.zeros(S, D)
         else:
             a = self.boundary[head].detach().float()
         return companion_matrix(a)

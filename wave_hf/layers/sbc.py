@@ -184,7 +184,8 @@ class SBCAttention(nn.Module):
     ):
         super().__init__()
         if position_encoding not in POSITION_ENCODINGS:
-            raise ValueError(f"`position_encoding` must be one of {list(POSITION_ENCODINGS)}; got {position_encoding!r}")
+            allowed = list(POSITION_ENCODINGS)
+            raise ValueError(f"`position_encoding` must be one of {allowed}; got {position_encoding!r}")
         self.num_heads, self.head_dim, self.window = num_heads, head_dim, window
         self.position_encoding, self.scale = position_encoding, scale
         inner = num_heads * head_dim

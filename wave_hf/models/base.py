@@ -316,7 +316,9 @@ class WavePreTrainedModel(PreTrainedModel):
             embed = self.get_input_embeddings()
             if embed is None:
                 raise ValueError(f"{type(self).__name__} has no token embedding (vocab_size=None); pass inputs_embeds")
-            if input_ids.numel() and (int(input_ids.min()) < 0 or int(input_ids.max()) >= embed.num_embeddings):
+            # the range check needs host values; skip it while compiling (it would split the graph)
+            check_range = input_ids.numel() and not torch.compiler.is_compiling()
+            if check_range and (int(input_ids.min()) < 0 or int(input_ids.max()) >= embed.num_embeddings):
                 raise ValueError(
                     f"`input_ids` must lie in [0, vocab_size={embed.num_embeddings}); "
                     f"got values in [{int(input_ids.min())}, {int(input_ids.max())}]"
@@ -330,14 +332,19 @@ class WavePreTrainedModel(PreTrainedModel):
                 )
             hidden = inputs_embeds
         B, L = hidden.shape[:2]
+        if L == 0:
+            raise ValueError("the input sequence is empty (L = 0); pass at least one token or vector per sequence")
         if attention_mask is not None and tuple(attention_mask.shape) != (B, L):
             # generate() passes the mask of the whole sequence so far; a cache-consuming step only needs the new part
             if cache is not None and attention_mask.dim() == 2 and attention_mask.shape[0] == B:
                 attention_mask = attention_mask[:, -L:]
             else:
                 raise ValueError(f"`attention_mask` must have shape (B, L) = ({B}, {L}); got {tuple(attention_mask.shape)}")
-        if attention_mask is not None and bool(attention_mask.all()):
-            attention_mask = None  # nothing padded: skip masking work
+        if attention_mask is not None and not torch.compiler.is_compiling():
+            if not bool(((attention_mask == 0) | (attention_mask == 1)).all()):
+                raise ValueError("`attention_mask` must hold only 0 (padding) and 1 (token)")
+            if bool(attention_mask.all()):
+                attention_mask = None  # nothing padded: skip masking work
 
         if use_cache is None:
             use_cache = self.config.use_cache and not self.training

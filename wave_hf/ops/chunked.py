@@ -1,17 +1,17 @@
 """Chunked PyTorch backend of the wave scan: exact, parallel over time in chunks, with an adjoint backward.
 
 Within a chunk of T steps the recurrence is a lower block-Toeplitz map, z_chunk = Toe(h) (u_chunk + c), with h the
-impulse response (h_0 = I, h_n = sum_k a_k h_{n-k}) and c the drive of the entering history on the first S steps
-(``lti.drive_map``). Toe(h) = (I - A_toe)^{-1} comes from one unit-triangular solve per call, so the intra-chunk work
-of all chunks is one batched matmul; only the S-value history hand-off between chunks (``lti.propagate_states``) is
-sequential. No FFT is used, so poles on the unit circle (copy tasks) stay exact.
+impulse response (h_0 = I, h_n = sum_k a_k h_{n-k}, computed once per call for n < T) and c the drive of the entering
+history on the first S steps (``lti.drive_map``), so the intra-chunk work of all chunks is one batched matmul; only
+the S-value history hand-off between chunks (``lti.propagate_states``) is sequential. No FFT is used, so poles on the
+unit circle (copy tasks) stay exact.
 
 The backward pass is the same recurrence run backwards in time with transposed a (g_t = dz_t + sum_k a_k^T g_{t+k}),
 grad_u = g, grad a_k = sum_t g_t z_{t-k}^T (a lagged correlation, done as batched matmuls), and the initial-history
 gradient comes from the first S adjoint values. Arithmetic runs in float32 (float64 for float64 inputs).
 
 Work happens in a channel-major layout (B, C, Lp, W) (time padded with zeros to a multiple of T at the end), so that
-each channel's chunks are rows of one matrix; a transposed copy in and out is the only reshuffle of the data.
+each channel's chunks are rows of one matrix; transposed copies in and out are the only reshuffles of the data.
 """
 
 from __future__ import annotations
@@ -23,34 +23,49 @@ from .validation import compute_dtype
 
 
 def chunk_length(substrate: int, width: int) -> int:
-    """Chunk length T >= S: a power of two near 256 / W in [16, 64] (64 for diagonal, 16 for width 16), or S."""
-    base = min(64, max(16, 1 << (256 // width).bit_length() - 1))
+    """Chunk length T >= S: a power of two near 512 / W in [32, 64] (64 up to width 8, 32 for width 16), or S.
+
+    Per value the chunk matmul costs 2*T*W flops and the sequential hand-off 2*S^2*W/T, in L/T Python-level steps.
+    """
+    base = min(64, max(32, 1 << (512 // width).bit_length() - 1))
     return max(substrate, base)
 
 
-def _flip_blocks(x: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
-    """Reverses the order of the (rows x cols) blocks of x (C, rows*W, cols*W), keeping each block."""
-    C, RW, _ = x.shape
-    W = RW // rows
-    return x.view(C, rows, W, cols, W).flip(1, 3).reshape(C, RW, cols * W)
+def block_toeplitz(seq: torch.Tensor) -> torch.Tensor:
+    """Lower block-triangular Toeplitz matrix (C, T*W, T*W) with block [m, n] = seq[:, m - n] for m >= n, else 0.
 
-
-def _chunk_operators(b_blk: torch.Tensor, T: int, reverse: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """Toe (C, T*W, T*W) = (I - B_toe)^{-1} and Phi (C, T*W, S*W), the map from the entering history to the chunk.
-
-    For ``reverse`` both are conjugated by time reversal: the chunk then depends on the S values that follow it.
+    seq: (C, T, W, W). Built as a strided window view over one padded row buffer (row block T-1-m of the result
+    starts at block m of the buffer), then one flip of the row blocks.
     """
-    C, S, W, _ = b_blk.shape
-    b_pad = torch.cat([b_blk.new_zeros(C, 1, W, W), b_blk], dim=1)
-    n = torch.arange(T, device=b_blk.device)
-    lag = n[:, None] - n[None, :]  # m - n
-    idx = torch.where((lag >= 1) & (lag <= S), lag, 0)
-    eye = torch.eye(T * W, dtype=b_blk.dtype, device=b_blk.device).expand(C, T * W, T * W)
-    toe = torch.linalg.solve_triangular(eye - lti.blocks_to_matrix(b_pad[:, idx]), eye, upper=False, unitriangular=True)
-    phi = toe[:, :, : S * W] @ lti.drive_map(b_blk)
+    C, T, W, _ = seq.shape
+    rows = seq.new_zeros(C, W, (2 * T - 1) * W)  # [.., w, j*W + x] = seq[T-1-j][w, x] for j < T
+    rows[:, :, : T * W] = seq.flip(1).permute(0, 2, 1, 3).reshape(C, W, T * W)
+    view = rows.as_strided((C, T, W, T * W), (W * (2 * T - 1) * W, W, (2 * T - 1) * W, 1))
+    return view.flip(1).reshape(C, T * W, T * W)
+
+
+def _chunk_operators(a_blk: torch.Tensor, T: int, reverse: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Toe (C, T*W, T*W), block [m, n] = h_{m-n} (zero for n > m), and Phi (C, T*W, S*W) = Toe[:, :S] drive_map, the
+    map from the entering history to the chunk.
+
+    The impulse response h is the first block column of Toe = (I - A_toe)^{-1}, A_toe the block-Toeplitz matrix of
+    [0, a_1, ..., a_S] (one unit-triangular solve with W right-hand sides). For ``reverse`` (the adjoint recurrence
+    with a_k^T, run backwards in time) the operators are the time reversals of those of a^T, which equal Toe^T and
+    (drive_map Toe[last S rows])^T.
+    """
+    C, S, W, _ = a_blk.shape
+    eye = torch.eye(W, dtype=a_blk.dtype, device=a_blk.device)
+    lags = a_blk.new_zeros(C, T, W, W)  # [I, -a_1, ..., -a_S, 0, ...]: block_toeplitz(lags) = I - A_toe
+    lags[:, 0] = eye
+    lags[:, 1 : S + 1] = -a_blk[:, : T - 1]
+    e0 = lags.new_zeros(T * W, W)
+    e0[:W] = eye
+    h = torch.linalg.solve_triangular(block_toeplitz(lags), e0.expand(C, T * W, W), upper=False, unitriangular=True)
+    toe = block_toeplitz(h.view(C, T, W, W))
+    drive = lti.drive_map(a_blk)
     if reverse:
-        return _flip_blocks(toe, T, T), _flip_blocks(phi, T, S)
-    return toe, phi
+        return toe.transpose(1, 2), (drive @ toe[:, (T - S) * W :]).transpose(1, 2)
+    return toe, toe[:, :, : S * W] @ drive
 
 
 def to_channel_major(x: torch.Tensor, padded_length: int, dtype: torch.dtype) -> torch.Tensor:
@@ -71,19 +86,19 @@ def from_channel_major(y: torch.Tensor, length: int, dtype: torch.dtype) -> torc
 
 
 def scan_channel_major(
-    x: torch.Tensor, b_blk: torch.Tensor, hist: torch.Tensor | None, reverse: bool = False
+    x: torch.Tensor, a_blk: torch.Tensor, hist: torch.Tensor | None, reverse: bool = False
 ) -> torch.Tensor:
-    """Block recurrence z_t = x_t + sum_k b_k z_{t-k} (``reverse``: z_t = x_t + sum_k b_k z_{t+k}).
+    """Block recurrence z_t = x_t + sum_k a_k z_{t-k}, or with ``reverse`` its adjoint z_t = x_t + sum_k a_k^T z_{t+k}.
 
-    x: (B, C, Lp, W) with Lp a multiple of ``chunk_length``; b_blk: (C, S, W, W) in x's dtype; hist: the S values
+    x: (B, C, Lp, W) with Lp a multiple of ``chunk_length``; a_blk: (C, S, W, W) in x's dtype; hist: the S values
     before the sequence (after it for ``reverse``), chronological (B, S, C, W), or None for zeros.
     Returns z (B, C, Lp, W).
     """
     B, C, Lp, W = x.shape
-    S = b_blk.shape[1]
+    S = a_blk.shape[1]
     T = chunk_length(S, W)
     n = Lp // T
-    toe, phi = _chunk_operators(b_blk, T, reverse)
+    toe, phi = _chunk_operators(a_blk, T, reverse)
     xc = x.view(B, C, n, T * W)
     y = torch.empty_like(xc)
     for b in range(B):
@@ -93,7 +108,8 @@ def scan_channel_major(
     # rows of a chunk that form the history of the next chunk in scan order: its last S steps (first S if reverse)
     edge = slice(0, S * W) if reverse else slice((T - S) * W, T * W)
     tails = y[:, :, 1:, edge].flip(2) if reverse else y[:, :, :-1, edge]  # (B, C, n-1, S*W), scan order
-    R = lti.propagate_states(tails.permute(2, 1, 3, 0), phi[:, edge], None if hist is None else lti.columns(hist))
+    tails = tails.permute(2, 1, 3, 0).contiguous()  # (n-1, C, S*W, B)
+    R = lti.propagate_states(tails, phi[:, edge], None if hist is None else lti.columns(hist))
     R = R[:n].flip(0) if reverse else R[:n]  # (n, C, S*W, B): history entering chunk c
     Rb = R.permute(3, 1, 0, 2).contiguous()  # (B, C, n, S*W)
     for b in range(B):
@@ -104,34 +120,24 @@ def scan_channel_major(
 def lag_correlation(g: torch.Tensor, z: torch.Tensor, hist: torch.Tensor | None, S: int, T: int) -> torch.Tensor:
     """grad a_k = sum_{b,t} g_t z_{t-k}^T for k = 1..S, with z_{t-k} from ``hist`` for t < k.
 
-    g: adjoint (B, C, Lp, W), zero on the padding; z: outputs (B, L, C, W); hist: (B, S, C, W) or None; T: the chunk
-    length (Lp is a multiple of it). Returns (C, S, W, W). Time is cut into blocks of Tc >= S steps (Tc divides T);
-    per block, P = g_block^T [previous S values; z_block] is a batched matmul and lag k is the sum of P along its
-    block diagonal of offset S - k.
+    g, z: adjoint and outputs, channel-major (B, C, Lp, W), zero on the padding; hist: (B, S, C, W) or None; T: the
+    chunk length (Lp is a multiple of it). Returns (C, S, W, W). Time is cut into blocks of Tc >= S steps (Tc divides
+    T); P = sum over blocks of g_block^T [last S values of the previous block; z_block], as batched matmuls on views,
+    and lag k is the sum of P along its block diagonal of offset S - k.
     """
     B, C, Lp, W = g.shape
-    L = z.shape[1]
     Tc = T if T == S else 1 << (S - 1).bit_length()
-    nb, full = Lp // Tc, L // Tc
-    win = g.new_empty(B, C, nb, S + Tc, W)  # win[:, :, i] = z at times i*Tc - S .. (i+1)*Tc - 1
-    body = win[:, :, :, S:]
-    if full:
-        body[:, :, :full].copy_(z[:, : full * Tc].reshape(B, full, Tc, C, W).permute(0, 3, 1, 2, 4))
-    if full < nb:
-        body[:, :, full, : L - full * Tc].copy_(z[:, full * Tc :].transpose(1, 2))
-        body[:, :, full, L - full * Tc :].zero_()
-        body[:, :, full + 1 :].zero_()
-    win[:, :, 1:, :S] = body[:, :, :-1, Tc - S :]
-    if hist is None:
-        win[:, :, 0, :S].zero_()
-    else:
-        win[:, :, 0, :S] = hist.transpose(1, 2)
+    nb = Lp // Tc
     gb = g.view(B, C, nb, Tc * W)
-    wb = win.view(B, C, nb, (S + Tc) * W)
-    P = torch.bmm(gb[0].transpose(1, 2), wb[0])
+    zb = z.view(B, C, nb, Tc * W)
+    body = torch.bmm(gb[0].transpose(1, 2), zb[0])  # (C, Tc*W, Tc*W)
+    prev = torch.bmm(gb[0, :, 1:].transpose(1, 2), zb[0, :, :-1, (Tc - S) * W :])  # (C, Tc*W, S*W)
     for b in range(1, B):
-        P.baddbmm_(gb[b].transpose(1, 2), wb[b])
-    P = P.view(C, Tc, W, S + Tc, W)
+        body.baddbmm_(gb[b].transpose(1, 2), zb[b])
+        prev.baddbmm_(gb[b, :, 1:].transpose(1, 2), zb[b, :, :-1, (Tc - S) * W :])
+    if hist is not None:
+        prev += torch.einsum("bcm,bcs->cms", gb[:, :, 0], hist.transpose(1, 2).reshape(B, C, S * W))
+    P = torch.cat([prev, body], dim=-1).view(C, Tc, W, S + Tc, W)
     m = torch.arange(Tc, device=g.device)[:, None]
     k = torch.arange(1, S + 1, device=g.device)[None, :]
     return P[:, m, :, m + S - k, :].sum(0).transpose(0, 1)
@@ -184,8 +190,9 @@ def chunked_backward(
     if grad_final is not None:
         onto_z, direct = lti.split_final_grad(lti.history_from_state(grad_final.to(a_blk.dtype), C, W), L)
         dz[:, :, L - onto_z.shape[1] : L] += onto_z.transpose(1, 2)
-    g = scan_channel_major(dz, a_blk.transpose(-1, -2), None, reverse=True)
-    grad_a = lti.from_blocks(lag_correlation(g, z.reshape(B, L, C, W), hist, S, T), a.shape).to(a.dtype)
+    g = scan_channel_major(dz, a_blk, None, reverse=True)
+    zc = to_channel_major(z.reshape(B, L, C, W), Lp, a_blk.dtype)
+    grad_a = lti.from_blocks(lag_correlation(g, zc, hist, S, T), a.shape).to(a.dtype)
     grad_u = from_channel_major(g, L, grad_z.dtype).view(B, L, H, D)
     if initial_state is None:
         return grad_u, grad_a, None

@@ -1,7 +1,9 @@
 """Causal FFT convolution (the torch path of H3's FlashConv): the cost of a pure shift SSM, used as a benchmark floor.
 
 y_t = sum_{n=0..min(t, K-1)} k_n u_{t-n} per channel, computed as irfft(rfft(u) * rfft(k)) with zero padding to a
-power of two >= L + K - 1, so the circular wrap-around never reaches the kept outputs. Gradients come from autograd.
+power of two >= L + K - 1, so the circular wrap-around never reaches the kept outputs. The FFTs run along the last
+dimension of a (B, H, D, L) copy (H3's layout; faster than strided FFTs along L), and the output is a contiguous
+(B, L, H, D) tensor like the wave scan's. Gradients come from autograd.
 """
 
 from __future__ import annotations
@@ -22,5 +24,5 @@ def fft_causal_conv(u: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     L, K = u.shape[1], k.shape[0]
     dtype = torch.float64 if torch.float64 in (u.dtype, k.dtype) else torch.float32
     n = 1 << max(L + K - 2, 1).bit_length()
-    spec = torch.fft.rfft(u.to(dtype), n=n, dim=1) * torch.fft.rfft(k.to(dtype), n=n, dim=0)
-    return torch.fft.irfft(spec, n=n, dim=1)[:, :L].to(u.dtype)
+    spec = torch.fft.rfft(u.to(dtype).permute(0, 2, 3, 1), n=n) * torch.fft.rfft(k.to(dtype).permute(1, 2, 0), n=n)
+    return torch.fft.irfft(spec, n=n)[..., :L].permute(0, 3, 1, 2).contiguous().to(u.dtype)

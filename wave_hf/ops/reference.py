@@ -24,8 +24,8 @@ def apply_boundary(a: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
     Returns (B, H, D).
     """
     if a.dim() == 3:
-        return torch.einsum("hsd,bhsd->bhd", a, state)
-    return torch.einsum("hsij,bhsj->bhi", a, state)
+        return (a * state).sum(2)
+    return (a @ state.unsqueeze(-1)).squeeze(-1).sum(2)
 
 
 def wave_step_reference(u_t: torch.Tensor, a: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -8,7 +8,6 @@ backend is not a custom op: it is the plain loop, differentiated by autograd (th
 from __future__ import annotations
 
 import logging
-from typing import Optional
 
 import torch
 
@@ -47,11 +46,11 @@ def resolve_backend(backend: str, u: torch.Tensor, sizes: ScanShape) -> str:
 
 @torch.library.custom_op("wave_hf::wave_scan", mutates_args=())
 def _scan_op(
-    u: torch.Tensor, a: torch.Tensor, initial_state: Optional[torch.Tensor], backend: str
+    u: torch.Tensor, a: torch.Tensor, initial_state: torch.Tensor | None, backend: str
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    if backend == "triton":
-        return triton_forward(u, a, initial_state)
-    return chunked_forward(u, a, initial_state)
+    forward = triton_forward if backend == "triton" else chunked_forward
+    z, final = forward(u, a, initial_state)
+    return z.contiguous(), final.contiguous()  # the strides of the fake implementation
 
 
 @_scan_op.register_fake
@@ -65,13 +64,13 @@ def _scan_backward_op(
     grad_z: torch.Tensor,
     grad_final: torch.Tensor,
     a: torch.Tensor,
-    initial_state: Optional[torch.Tensor],
+    initial_state: torch.Tensor | None,
     z: torch.Tensor,
     backend: str,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     backward = triton_backward if backend == "triton" else chunked_backward
     grad_u, grad_a, grad_s = backward(grad_z, grad_final, a, initial_state, z)
-    return grad_u, grad_a, grad_z.new_empty(0) if grad_s is None else grad_s
+    return grad_u.contiguous(), grad_a.contiguous(), grad_z.new_empty(0) if grad_s is None else grad_s.contiguous()
 
 
 @_scan_backward_op.register_fake
@@ -89,9 +88,7 @@ def _setup_context(ctx, inputs, output):
 
 def _backward(ctx, grad_z, grad_final):
     a, initial_state, z = ctx.saved_tensors
-    grad_u, grad_a, grad_s = torch.ops.wave_hf.wave_scan_backward(
-        grad_z, grad_final, a, initial_state, z, ctx.backend
-    )
+    grad_u, grad_a, grad_s = torch.ops.wave_hf.wave_scan_backward(grad_z, grad_final, a, initial_state, z, ctx.backend)
     return grad_u, grad_a, grad_s if ctx.has_initial_state else None, None
 
 

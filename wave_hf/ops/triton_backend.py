@@ -21,6 +21,7 @@ from .validation import ScanShape, compute_dtype
 
 _MAX_DENSE_TILE = 1 << 14  # BLOCK_S * BLOCK_W^2 fp32 values per program (coefficients and grad accumulator)
 _MAX_SUBSTRATE = 256
+_TRITON_FOUND = importlib.util.find_spec("triton") is not None  # looked up once (no import, and compile-friendly)
 
 
 def _pow2(n: int) -> int:
@@ -28,8 +29,8 @@ def _pow2(n: int) -> int:
 
 
 def triton_available() -> bool:
-    """True when the triton package can be imported (it is optional)."""
-    return importlib.util.find_spec("triton") is not None
+    """True when the triton package is installed (it is optional)."""
+    return _TRITON_FOUND
 
 
 def unsupported_reason(sizes: ScanShape, device: torch.device) -> str | None:
@@ -46,7 +47,7 @@ def unsupported_reason(sizes: ScanShape, device: torch.device) -> str | None:
 
 
 def segment_length(length: int, substrate: int) -> int:
-    """Steps per segment: about sqrt(L) (a power of two in [32, 1024]) so that both passes and the hand-off stay short."""
+    """Steps per segment: about sqrt(L), a power of two in [32, 1024], so both passes and the hand-off stay short."""
     return max(substrate, min(1024, max(32, _pow2(math.isqrt(max(length, 1))))))
 
 
@@ -87,14 +88,32 @@ class _Problem:
             W = self.W
             strides = (1, W) if reverse else (W, 1)  # the adjoint reads a_k^T
             k.dense_scan_kernel[self.grid](
-                *args, self.L, self.C, self.S, W, self.T, self.n_seg, *strides,
-                **flags, **blocks, BLOCK_W=self.block, num_warps=self.num_warps,
-            )  # fmt: skip
+                *args,
+                self.L,
+                self.C,
+                self.S,
+                W,
+                self.T,
+                self.n_seg,
+                *strides,
+                **flags,
+                **blocks,
+                BLOCK_W=self.block,
+                num_warps=self.num_warps,
+            )
         else:
             k.diag_scan_kernel[self.grid](
-                *args, self.L, self.C, self.S, self.T, self.n_seg,
-                **flags, **blocks, BLOCK_C=self.block, num_warps=self.num_warps,
-            )  # fmt: skip
+                *args,
+                self.L,
+                self.C,
+                self.S,
+                self.T,
+                self.n_seg,
+                **flags,
+                **blocks,
+                BLOCK_C=self.block,
+                num_warps=self.num_warps,
+            )
 
     def scan(self, x, hist0, out_dtype, *, reverse, zs=None, ga_hist0=None, ga=None):
         """Two-pass segment scan of x (B, L, C*W) from the history hist0 (B, S, C*W) or zeros.

@@ -5,9 +5,10 @@ sequentially in time, from a given S-value history. The history lives in registe
 the value of local step j' = r (mod S), so at local step j the coefficient of row r is a_k with k - 1 = (j - 1 - r)
 mod S, loaded from the (cache-resident) boundary each step. The kernels run in "scan time" tau: with REVERSE,
 tau = L - 1 - t, which turns the kernel into the adjoint scan of the backward pass. Histories and tails are
-chronological in scan time: (B, n_seg, S, C) with [.., i, :] = value at tau = seg * T - S + i (tails: seg * T + n - S + i
-for a segment of n steps). With ACCUM the kernel also accumulates grad a_k = sum_t g_t z_{t-k}^T over its segment,
-reading z (the saved forward output, read-only) and the initial history (B, S, C) for t - k < 0.
+chronological in scan time: (B, n_seg, S, C) with [.., i, :] = value at tau = seg * T - S + i (tails:
+tau = seg * T + n - S + i for a segment of n steps). With ACCUM the kernel also accumulates
+grad a_k = sum_t g_t z_{t-k}^T over its segment, reading z (the saved forward output, read-only) and the initial
+history (B, S, C) for t - k < 0.
 
 Only features of both triton 3.8 and 3.9 and of the interpreter are used: plain pointer arithmetic, math in ACC
 (float32, or float64 for float64 inputs) after ``.to(ACC)`` on every load, no libdevice, no autotune, no block

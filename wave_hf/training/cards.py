@@ -83,7 +83,7 @@ def _how_to_load(info: dict[str, Any], model_id: str) -> str:
             "# the test metric of this card",
             "from wave_hf.training import evaluate",
             f"print(evaluate(model, {task['name']!r}, params={params!r}, batches={test['batches']}, "
-            f"batch_size={test['batch_size']}))",
+            f"batch_size={test['batch_size']}, seed={test['seed']}))",
         ]
     lines.append("```")
     return "\n".join(lines)

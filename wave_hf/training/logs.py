@@ -16,16 +16,25 @@ from typing import Any
 __all__ = ["RunLogger", "read_csv"]
 
 
+def _float(v: str | None) -> float:
+    return float(v) if v not in ("", None) else math.nan
+
+
+def _parse_row(row: dict[str, str | None]) -> dict[str, float] | None:
+    """A CSV row as floats, or None for a damaged one (e.g. the last line of a process killed mid-write)."""
+    try:
+        return {k: _float(v) for k, v in row.items() if k is not None}
+    except (TypeError, ValueError):
+        return None
+
+
 def read_csv(path: str | Path) -> list[dict[str, float]]:
-    """Rows of a log CSV as floats (empty cells -> NaN); [] if the file does not exist."""
+    """Rows of a log CSV as floats (empty cells -> NaN; damaged rows skipped); [] if the file does not exist."""
     path = Path(path)
     if not path.is_file():
         return []
     with open(path, newline="") as f:
-        rows = []
-        for row in csv.DictReader(f):
-            rows.append({k: (float(v) if v not in ("", None) else math.nan) for k, v in row.items()})
-        return rows
+        return [r for r in map(_parse_row, csv.DictReader(f)) if r is not None]
 
 
 class _CsvLog:
@@ -36,7 +45,7 @@ class _CsvLog:
             with open(path, newline="") as f:
                 reader = csv.DictReader(f)
                 if reader.fieldnames == columns:
-                    kept = [r for r in reader if float(r["step"]) <= resume_step]
+                    kept = [r for r in reader if (p := _parse_row(r)) is not None and p["step"] <= resume_step]
         self._f = open(path, "w", newline="")
         self._w = csv.DictWriter(self._f, fieldnames=columns, extrasaction="ignore")
         self._w.writeheader()

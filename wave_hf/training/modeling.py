@@ -102,9 +102,13 @@ def auto_class_for(task: TaskSpec):
 
 
 def _fill_from_task(fields: dict[str, Any], valid: list[str], task: TaskSpec, model_type: str) -> None:
-    wanted = ["vocab_size"] if task.kind == "tokens" else ["input_size", "output_size"]
-    for key in wanted:
-        value = task.info.get(key)
+    """Set the data-dependent fields: ``vocab_size`` for token tasks; ``input_size``/``output_size`` (and
+    ``vocab_size`` = None: no token embedding) for real-valued ones. An explicit value that disagrees is an error."""
+    if task.kind == "tokens":
+        wanted = {"vocab_size": task.info.get("vocab_size")}
+    else:
+        wanted = {"input_size": task.info.get("input_size"), "output_size": task.info.get("output_size")}
+    for key, value in wanted.items():
         if value is None:
             raise RunConfigError(f"dataset `{task.name}`: task_info has no `{key}`, needed by a {task.kind} model")
         if key not in valid:
@@ -113,10 +117,14 @@ def _fill_from_task(fields: dict[str, Any], valid: list[str], task: TaskSpec, mo
                 f"model_type {model_type!r} has no `{key}` field, so it cannot be trained on the {kind} dataset "
                 f"`{task.name}`"
             )
-        if key in fields and fields[key] is not None and fields[key] != value:
+    if task.kind == "values" and "vocab_size" in valid:
+        wanted["vocab_size"] = None
+    for key, value in wanted.items():
+        if fields.get(key) is not None and fields[key] != value:
+            what = "a real-valued dataset (no token vocabulary)" if value is None else f"dataset `{task.name}`"
             raise RunConfigError(
-                f"`model.{key}`={fields[key]} conflicts with dataset `{task.name}` ({key}={value}); remove it from "
-                "the model config (the trainer fills it from the dataset)"
+                f"`model.{key}`={fields[key]} conflicts with {what} ({key}={value}); remove it from the model "
+                f"config or set it to null (the trainer fills it from the dataset)"
             )
         fields[key] = value
 
@@ -130,7 +138,8 @@ def build_model(spec: dict[str, Any], task: TaskSpec, config_dir: str = ""):
     unknown = sorted(k for k in fields if k not in valid)
     if unknown:
         raise RunConfigError(
-            f"`model`: unknown config key(s) {unknown} for model_type {model_type!r}; valid keys are: {', '.join(valid)}"
+            f"`model`: unknown config key(s) {unknown} for model_type {model_type!r}; valid keys are: "
+            + ", ".join(valid)
         )
     _fill_from_task(fields, valid, task, model_type)
     try:

@@ -38,8 +38,8 @@ def plot_curves(log_dir: str | Path, path: str | Path, metric: str, title: str =
             if cur[col] != prev[col]:
                 for ax in (ax_loss, ax_metric):
                     ax.axvline(cur["step"], color="grey", lw=0.6, ls=":")
-                ax_metric.annotate(f"{curriculum_param}={cur[col]:g}", (cur["step"], 0.02), xycoords=("data", "axes fraction"),
-                                   rotation=90, fontsize=7, color="grey")
+                ax_metric.annotate(f"{curriculum_param}={cur[col]:g}", (cur["step"], 0.02),
+                                   xycoords=("data", "axes fraction"), rotation=90, fontsize=7, color="grey")
     ax_loss.set_xlabel("optimizer step")
     ax_loss.set_ylabel("loss")
     ax_metric.set_xlabel("optimizer step")

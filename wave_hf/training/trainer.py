@@ -91,15 +91,18 @@ def prepare_run(run_config: RunConfig | dict | str | Path, overrides: list[str] 
     cfg = load_run_config(run_config, overrides)
     train_params = {**cfg.dataset.params, **_curriculum_overrides(cfg, 0)}
     task = get_task(cfg.dataset.name, train_params)
-    if cfg.evaluation.params:
-        get_task(cfg.dataset.name, {**train_params, **cfg.evaluation.params})  # validates the eval params
+    for level in range(1, len(cfg.curriculum.values) if cfg.curriculum else 1):  # validates every curriculum value
+        get_task(cfg.dataset.name, {**cfg.dataset.params, **_curriculum_overrides(cfg, level)})
+    eval_params = cfg.evaluation.params or _curriculum_overrides(cfg, 0) or None
+    if eval_params:
+        get_task(cfg.dataset.name, {**train_params, **eval_params})  # validates the evaluation params
     torch.manual_seed(cfg.seed)
     model_config, model = build_model(cfg.model, task, cfg.config_dir)
     source = BatchSource(cfg.dataset, cfg.seed)
     if check_forward:
         with torch.no_grad():
             for batch in (source.train_batch(0, 2, _curriculum_overrides(cfg, 0)),
-                          source.eval_batch(0, 2, cfg.evaluation.seed, cfg.evaluation.params or None)):
+                          source.eval_batch(0, 2, cfg.evaluation.seed, eval_params)):
                 out = model(**model_inputs(batch, task.kind), use_cache=False)
                 compute_stats(out, batch, task.kind)
     return PreparedRun(cfg, task, source, model_config, model)
@@ -162,6 +165,30 @@ def _check_resume_compatible(saved_path: Path, cfg: RunConfig) -> None:
         )
 
 
+def _lock_output_dir(out: Path):
+    """Hold an exclusive lock on ``out/.lock`` for the life of the process (released by the OS even on SIGKILL), so
+    two runs can never write into the same output folder at once. Returns the open file (keep it referenced)."""
+    out.mkdir(parents=True, exist_ok=True)
+    f = open(out / ".lock", "a+")
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: no protection
+        return f
+    try:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        f.seek(0)
+        holder = f.read().strip() or "unknown"
+        f.close()
+        raise RunConfigError(f"{out} is being written by another training process ({holder}); wait for it to end "
+                             "or choose another output_dir") from None
+    f.seek(0)
+    f.truncate()
+    f.write(f"pid {os.getpid()}\n")
+    f.flush()
+    return f
+
+
 def _replace_dir(tmp: Path, final: Path) -> None:
     """Move ``tmp`` to ``final``; an existing ``final`` is swapped out first and deleted only afterwards."""
     if final.exists():
@@ -208,6 +235,7 @@ class _Run:
         self.checkpointed_step = -1
         self.stopped_early, self.stop_reason = False, ""
         self.elapsed_before = 0.0
+        self._lock = _lock_output_dir(self.out) if acc.is_main_process else None
         resume_from = self._resume_target(resume, overwrite)
 
         model = prepared.model
@@ -427,9 +455,14 @@ def _save_model(run: _Run, prepared: PreparedRun, test: dict[str, Any]) -> Path:
             shutil.rmtree(tmp)
         unwrapped.save_pretrained(str(tmp), state_dict=state_dict, save_function=acc.save)
         plot = run.out / "training_curves.png"
-        plot_curves(run.out / "logs", plot, run.task.metric, title=f"{cfg.name}: {unwrapped.config.model_type} on "
-                    f"{run.task.name}", curriculum_param=cfg.curriculum.param if cfg.curriculum else None)
-        shutil.copy2(plot, tmp / plot.name)
+        try:
+            plot_curves(run.out / "logs", plot, run.task.metric, title=f"{cfg.name}: {unwrapped.config.model_type} "
+                        f"on {run.task.name}", curriculum_param=cfg.curriculum.param if cfg.curriculum else None)
+            shutil.copy2(plot, tmp / plot.name)
+            plots = [plot.name]
+        except Exception as e:  # a broken log must not cost the trained model
+            acc.print(f"[wave_hf] warning: could not draw {plot.name} ({type(e).__name__}: {e}); saving without it")
+            plots = []
         shutil.copy2(run.out / "run_config.yaml", tmp / "run_config.yaml")
         import wave_hf
 
@@ -440,9 +473,10 @@ def _save_model(run: _Run, prepared: PreparedRun, test: dict[str, Any]) -> Path:
             "model_config": unwrapped.config.to_dict(),
             "num_parameters": sum(p.numel() for p in unwrapped.parameters()),
             "run_config": cfg.to_dict(),
-            "task": {"name": run.task.name, "params": run.task.params, "info": run.task.info},
-            "evaluation": {"params": cfg.evaluation.params, "batches": cfg.evaluation.batches,
-                           "batch_size": cfg.evaluation.batch_size, "seed": cfg.evaluation.seed},
+            "task": {"name": run.task.name, "params": cfg.dataset.params, "info": run.task.info},
+            "evaluation": {"params": cfg.evaluation.params or run.curriculum.params(),
+                           "batches": cfg.evaluation.batches, "batch_size": cfg.evaluation.batch_size,
+                           "seed": cfg.seed if cfg.evaluation.seed is None else cfg.evaluation.seed},
             "test_metrics": {k: v for k, v in test.items() if k != "step"},
             "train_metrics": run.last_train,
             "final_train_params": {**cfg.dataset.params, **run.curriculum.params()},
@@ -452,7 +486,7 @@ def _save_model(run: _Run, prepared: PreparedRun, test: dict[str, Any]) -> Path:
             "stop_reason": run.stop_reason,
             "num_processes": run.world,
             "wall_time_s": run.elapsed(),
-            "plots": [plot.name],
+            "plots": plots,
             "wave_hf_version": getattr(wave_hf, "__version__", ""),
         }
         write_card(tmp, info, repo_id=cfg.hub.repo_id)

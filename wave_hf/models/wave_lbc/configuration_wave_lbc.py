@@ -26,6 +26,10 @@ class WaveLBCConfig(WaveBaseConfig):
             columns, H3's shift-SSM C).
         gating: "none" (``W_out readout(wave(W_in x))``) or "qkv" (H3's ``q * SSM_diag(wave(k) * v)``, with a decaying
             per-head memory of outer products).
+        mixer_projections: the mixer's input/output projections (``W_in``/``W_out``, or ``W_q, W_k, W_v``/``W_O``).
+            False feeds the residual stream straight into the H x D waves and reads them back as is (needs
+            ``gating="none"`` and ``hidden_size == num_heads * head_dim``): the paper-faithful model, whose only maps
+            are then the write ``B`` (``value_in``), Phi and the read ``C`` (``value_out``).
         use_mlp: add a feed-forward sub-block after each mixer.
         intermediate_size: MLP width; None means ``4 * hidden_size``.
         mlp_gated, hidden_act: gated (SwiGLU-style) or plain MLP, and its activation.
@@ -46,6 +50,7 @@ class WaveLBCConfig(WaveBaseConfig):
     boundary: str = "diagonal"
     readout: str = "fir"
     gating: str = "qkv"
+    mixer_projections: bool = True
     use_mlp: bool = True
     intermediate_size: int | None = None
     mlp_gated: bool = True
@@ -67,8 +72,15 @@ class WaveLBCConfig(WaveBaseConfig):
         check_choice(name, "boundary", self.boundary, BOUNDARY_FORMS)
         check_choice(name, "readout", self.readout, READOUTS)
         check_choice(name, "gating", self.gating, GATINGS)
-        for field in ("use_mlp", "mlp_gated", "use_norm", "residual"):
+        for field in ("mixer_projections", "use_mlp", "mlp_gated", "use_norm", "residual"):
             check_choice(name, field, getattr(self, field), (True, False))
+        if not self.mixer_projections:
+            inner = self.num_heads * self.head_dim
+            if self.gating != "none" or self.hidden_size != inner:
+                raise ValueError(
+                    f"{name}: `mixer_projections=False` needs gating='none' and hidden_size == num_heads * head_dim "
+                    f"({inner}); got gating={self.gating!r}, hidden_size={self.hidden_size}"
+                )
         from transformers.activations import ACT2FN
 
         check_choice(name, "hidden_act", self.hidden_act, sorted(ACT2FN))

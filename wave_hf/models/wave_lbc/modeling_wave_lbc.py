@@ -51,6 +51,7 @@ class WaveLBCBlock(GradientCheckpointingLayer):
             boundary_init_scale=config.boundary_init_scale,
             memory_halflife_min=config.memory_halflife_min,
             memory_halflife_max=config.memory_halflife_max,
+            projections=config.mixer_projections,
         )
         if config.use_mlp:
             self.mlp_norm = _norm(config)
@@ -119,8 +120,9 @@ class WaveLBCPreTrainedModel(WavePreTrainedModel):
         H, S, D = mixer.num_heads, mixer.history_length, mixer.head_dim
         with torch.no_grad():
             phi = torch.block_diag(*[mixer.companion_matrix(h) for h in range(H)])
-            w_in = mixer.in_proj.weight.float()  # (H*D, hidden)
-            w_out = mixer.out_proj.weight.float()  # (hidden, H*D)
+            # (H*D, hidden) and (hidden, H*D); identities under mixer_projections=False
+            w_in, w_out = (p.weight.float() if isinstance(p, nn.Linear) else torch.eye(H * D)
+                           for p in (mixer.in_proj, mixer.out_proj))
             write = phi.new_zeros(H * S * D, w_in.shape[1])
             read = phi.new_zeros(w_out.shape[0], H * S * D)
             for h in range(H):

@@ -157,11 +157,13 @@ class WaveSBCModel(WavePreTrainedModel):
         return_dict: bool | None = None,
         **kwargs: Any,
     ) -> BaseModelOutputWithPast:
-        """input_ids (B, L) or inputs_embeds (B, L, hidden) [+ attention_mask (B, L)] -> last_hidden_state (B, L, hidden).
+        """input_ids (B, L) or inputs_embeds (B, L, hidden), attention_mask (B, L) -> last_hidden_state (B, L, hidden).
 
         With ``cache`` the input continues the cached sequences (chunked prefill, decoding).
         """
         hidden, attention_mask, cache = self.prepare_inputs(input_ids, inputs_embeds, attention_mask, cache, use_cache)
+        if hidden.shape[1] == 0:
+            raise ValueError("`input_ids` / `inputs_embeds` must hold at least one position (L >= 1); got L = 0")
         output_hidden_states = bool(output_hidden_states)
         order = valid = None
         if attention_mask is not None:
