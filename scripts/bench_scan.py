@@ -10,7 +10,7 @@ max(bytes / copy GB/s, flops / matmul GFLOP/s), with bytes = 8N (forward: read u
 also read grad_z and z, write grad_u) float32 values' worth of N = B*L*H*D elements, and flops = 2*N*S (diagonal) or
 2*N*S*D (dense) per pass, 3 passes for forward+backward (forward, adjoint, grad a). "% roof" = roofline / measured.
 
-Peak memory of chunked forward+backward is measured as the growth of the process's peak RSS (ru_maxrss) in a fresh
+Peak memory of chunked forward+backward is measured as the growth of the process's peak RSS (VmHWM) in a fresh
 subprocess per length, from after a warm-up on a tiny shape to after the backward pass; it includes the inputs and
 their gradients, and is reported relative to the size of u.
 
@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import resource
 import subprocess
 import sys
 import time
@@ -117,18 +116,29 @@ def fmt(x: float | None) -> str:
     return "—" if x is None else (f"{x:.3g}" if x < 100 else f"{x:.0f}")
 
 
+def _rss_kb(field: str) -> int:
+    """VmRSS / VmHWM of this process in kB (Linux /proc)."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(field + ":"))
+
+
 def peak_memory_child(S: int, D: int, L: int, dense: bool) -> None:
-    """Subprocess body: peak RSS growth (MB) of one chunked forward+backward, as JSON on stdout."""
+    """Subprocess body: peak RSS growth (MB) of one chunked forward+backward, as JSON on stdout.
+
+    The peak is VmHWM after resetting it (``/proc/self/clear_refs``); ru_maxrss is not usable here, as a child
+    inherits the peak of the process that forked it.
+    """
     u, a, s0, _ = make_case(S, D, 16, dense, "cpu")
     time_scan("chunked", u, a, s0, "cpu", 1)  # warm-up: load kernels and libraries on a tiny shape
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # reset the peak RSS to the current RSS
+    before = _rss_kb("VmRSS")
     u, a, s0, _ = make_case(S, D, L, dense, "cpu")
     leaves = [t.requires_grad_() for t in (u, a, s0)]
     gz, gf = torch.randn_like(u), torch.randn_like(s0)
     z, final = wave_scan(*leaves, output_final_state=True, backend="chunked")
     torch.autograd.backward((z, final), (gz, gf))
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"peak_mb": (after - before) / 1024, "input_mb": u.numel() * 4 / 2**20}))
+    print(json.dumps({"peak_mb": (_rss_kb("VmHWM") - before) / 1024, "input_mb": u.numel() * 4 / 2**20}))
 
 
 def peak_memory(S: int, D: int, L: int, dense: bool, threads: int) -> dict:

@@ -107,7 +107,7 @@ def test_bad_inputs(ids):
         m(torch.randint(0, VOCAB, (1, 11)))
     with pytest.raises(ValueError, match="`attention_mask` must have shape"):
         m(ids, attention_mask=torch.ones(2, 3))
-    with pytest.raises(ValueError, match="only 0 \\(padding\\) and 1"):
+    with pytest.raises(ValueError, match="must contain only 0 \\(padding\\) and 1"):
         m(ids, attention_mask=torch.full_like(ids, 2))
     with pytest.raises(ValueError, match="empty"):
         m(ids[:, :0])

@@ -64,6 +64,10 @@ def test_config_validation_names_field_and_allowed_values():
         tiny(boundary_init_scale=1.5)
     with pytest.raises(ValueError, match="`hidden_act` must be one of"):
         tiny(hidden_act="swishy")
+    with pytest.raises(ValueError, match="`mixer_projections=False` needs gating='none' and hidden_size"):
+        tiny(mixer_projections=False, gating="none")  # hidden 32 != 2 * 8
+    with pytest.raises(ValueError, match="`mixer_projections=False` needs gating='none'"):
+        tiny(mixer_projections=False, hidden_size=16)  # gating="qkv" needs its projections
     with pytest.raises(ValueError, match=r"unknown config key\(s\) \['histroy_length'\].*history_length"):
         tiny(histroy_length=3)
 
@@ -241,7 +245,9 @@ def test_paper_config_is_the_linear_twm():
     m = paper_model(boundary_init_scale=0.9)
     mixer = m.model.layers[0].mixer
     assert (m.config.num_hidden_layers, m.config.num_heads, m.config.head_dim, m.config.history_length) == (1, 1, 8, 8)
-    assert mixer.boundary.shape == (1, 8, 8, 8)
+    # three parameters: the write B (W_uh), the boundary row of Phi, the read C (W_hy)
+    assert {n: tuple(p.shape) for n, p in m.named_parameters()} == {
+        "value_in.weight": (8, 8), "model.layers.0.mixer.boundary": (1, 8, 8, 8), "value_out.weight": (8, 8)}
     phi = m.companion_matrix()
     assert phi.shape == (64, 64) and torch.equal(phi[:56, 8:], torch.eye(56))
     for i in range(8):  # boundary row [A_1 ... A_8]; A_i = a[8 - i] acts on column i (1 = oldest)
@@ -256,6 +262,7 @@ def test_paper_config_is_the_linear_twm():
         assert torch.allclose(h @ ops["read"].T, pred[:, t], atol=1e-5), t
     # writes land in the start column (s) only, reads come from it only (boundary readout)
     assert torch.count_nonzero(ops["write"][:56]) == 0 and torch.count_nonzero(ops["read"][:, :56]) == 0
+    assert torch.equal(ops["write"][56:], m.value_in.weight) and torch.equal(ops["read"][:, 56:], m.value_out.weight)
 
 
 def test_wave_operators_with_fir_readout_and_heads():
@@ -278,7 +285,7 @@ def test_generalised_fibonacci_exact():
     mixer = m.model.layers[0].mixer
     with torch.no_grad():
         mixer.boundary.copy_(torch.eye(8, dtype=torch.double).expand(1, 3, 8, 8))
-        for lin in (m.value_in, mixer.in_proj, mixer.out_proj, m.value_out):
+        for lin in (m.value_in, m.value_out):
             lin.weight.copy_(torch.eye(8, dtype=torch.double))
     # seed the substrate with three ones through the (additive) drive: z_0 = 1, z_1 = 0 + z_0, z_2 = -1 + z_1 + z_0
     x = torch.zeros(1, 10, 8, dtype=torch.double)

@@ -31,6 +31,20 @@ def _one_thread():
     torch.set_num_threads(n)
 
 
+def fit(model, make_batch, steps: int, lr: float) -> None:
+    """AdamW with a one-cycle schedule and gradient clipping; ``make_batch()`` gives the model's keyword inputs."""
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
+    for _ in range(steps):
+        loss = model(**make_batch(), use_cache=False).loss
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+
+
 # -- token tasks ------------------------------------------------------------------------------------------------------
 
 
@@ -77,18 +91,14 @@ def train_last_token(batch_fn, vocab: int, remove_mixer: bool, steps: int = 300,
     if remove_mixer:
         for block in model.model.layers:
             block.mixer = _NoMixer()
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.0)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps, pct_start=0.1)
-    for _ in range(steps):
+
+    def batch():
         x = batch_fn(32, g)
         labels = torch.full_like(x, -100)
         labels[:, -1] = x[:, -1]
-        loss = model(x, labels=labels, use_cache=False).loss
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
+        return {"input_ids": x, "labels": labels}
+
+    fit(model, batch, steps, lr=3e-3)
     model.eval()
     with torch.no_grad():
         x = batch_fn(1000, g)
@@ -129,23 +139,14 @@ def test_paper_config_fits_t1_and_extrapolates_to_horizon_200():
     The loss covers every step, the input phase included (its targets are the inputs themselves). With the paper's
     mask (no loss on the first s steps) the linear model often stalls: nothing then ties C B to the identity, and an
     eigen-direction of A_s whose initial C B has the wrong sign must cross zero, where the later periods' gradient
-    vanishes; scoring the input phase removes that saddle (5/5 seeds exact vs 1/5 in our runs).
+    vanishes. Scoring the input phase removes that saddle: 5/5 seeds reached the exact solution in our runs, against
+    0/5 reaching bit accuracy 0.99 with the mask (same steps).
     """
     fields = yaml.safe_load((CONFIGS / "wave_lbc_paper.yaml").read_text())
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(1)
     model = WaveLBCForPrediction(WaveLBCConfig(**fields))
-    steps = 1000
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.0)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=1e-2, total_steps=steps, pct_start=0.1)
-    for _ in range(steps):
-        x, y = t1_batch(128, 24, g)
-        loss = model(x, labels=y, use_cache=False).loss
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
+    fit(model, lambda: dict(zip(("input_values", "labels"), t1_batch(128, 24, g))), steps=1000, lr=1e-2)
     model.eval()
     x, y = t1_batch(256, 200, g)
     with torch.no_grad():

@@ -117,7 +117,8 @@ def test_long_stable_sequence(dense):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_empty_sequence(backend):
-    u, a, s0, _, _ = case_tensors(2, 0, 2, 3, 2, False, True)
+@pytest.mark.parametrize("B,L", [(2, 0), (0, 5)], ids=["L=0", "B=0"])
+def test_empty_inputs(backend, B, L):
+    u, a, s0, _, _ = case_tensors(B, L, 2, 3, 2, False, True)
     z, final = wave_scan(u, a, s0, output_final_state=True, backend=backend)
-    assert z.shape == (2, 0, 2, 2) and torch.equal(final, s0)
+    assert z.shape == (B, L, 2, 2) and torch.equal(final, s0)

@@ -84,6 +84,13 @@ def test_triton_on_cpu_needs_the_interpreter(monkeypatch):
         wave_scan(u, a, s, backend="triton")
 
 
+def test_triton_not_installed(monkeypatch):
+    u, a, s = good()
+    monkeypatch.setattr("wave_hf.ops.triton_backend._TRITON_FOUND", False)
+    with pytest.raises(ValueError, match=r"triton is not installed"):
+        wave_scan(u, a, s, backend="triton")
+
+
 def test_auto_is_chunked_on_cpu():
     u, a, s = good()
     assert resolve_backend("auto", u, check_scan_inputs(u, a, s, check_finite=False)) == "chunked"

@@ -32,10 +32,11 @@ def test_config_builds(path):
 def test_main_job_is_the_paper_setting():
     run = prepare_run(REPO / "configs" / "train" / "t1_lbc.yaml", check_forward=False)
     cfg, mc = run.config, run.model_config
+    # linear TWM substrates of d = s = 8 (two side by side, see the config's comment), nothing else
     assert mc.model_type == "wave_lbc" and (mc.num_hidden_layers, mc.num_heads, mc.head_dim, mc.history_length) == (
-        1, 1, 8, 8)
-    assert (mc.boundary, mc.readout, mc.gating, mc.use_mlp, mc.use_norm, mc.residual) == (
-        "dense", "boundary", "none", False, False, False)
+        1, 2, 8, 8)
+    assert (mc.boundary, mc.readout, mc.gating, mc.mixer_projections, mc.use_mlp, mc.use_norm, mc.residual) == (
+        "dense", "boundary", "none", False, False, False, False)
     assert cfg.dataset.name == "linear_vb" and cfg.dataset.params == {"task": "T1", "d": 8, "s": 8}
     assert cfg.curriculum.values == [10, 20, 40, 60, 100] and cfg.curriculum.threshold == 0.96
     assert cfg.optim.batch_size == 64 and cfg.optim.max_grad_norm == 1.0

@@ -78,7 +78,6 @@ def test_curriculum_advanced_in_the_sbc_run(runs):
 # saved folder, evaluate with the card's test settings) in one fresh interpreter.
 LOADER = r"""
 import ast, contextlib, io, json, sys
-from wave_hf.training.modeling import register_families; register_families()  # TEMP
 out = {}
 for family, card_path in json.loads(sys.argv[1]).items():
     code = open(card_path).read().split("```python", 1)[1].split("```", 1)[0]

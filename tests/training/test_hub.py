@@ -41,7 +41,6 @@ if args.get("config"):
 out["rc"] = main(["push", args["dir"], "--repo-id", args["repo"], *args["flags"]])
 if args.get("download"):
     import wave_hf
-    from wave_hf.training.modeling import register_families; register_families()  # TEMP
     from transformers import AutoModelForTimeSeriesPrediction
     remote = AutoModelForTimeSeriesPrediction.from_pretrained(args["repo"], revision=args.get("revision"),
                                                               cache_dir=args["cache"])

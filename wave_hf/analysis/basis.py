@@ -11,9 +11,10 @@ Two constructions:
   grows, ``B* = pinv(B)``; ``B* W B`` is a block-shift (observer) form, identity blocks below the diagonal.
 
 Why the pruning matters (brief 9.1 embedding ``W_hh = Psi Phi Psi^+``): ``Phi E_k = E_{k-1} + E_s A_k`` (the
-boundary re-injects column k when ``A_k != 0``), so the power ``W^(s-k) V`` equals Psi's column (k, j) exactly for
-every cell (k, j) that is still on its way to the boundary, i.e. every active cell, and picks up boundary terms only
-on the "fall-off" cells that pruning removes.
+boundary re-injects column k when ``A_k != 0``), so when ``V = Psi E_s`` (input grounding, any full-rank Psi; readout
+grounding when Psi has orthonormal columns, since then ``pinv(E_s^T Psi^+) = Psi E_s``) the power ``W^(s-k) V``
+equals Psi's column (k, j) exactly for every cell (k, j) that is still on its way to the boundary, i.e. every active
+cell, and picks up boundary terms only on the "fall-off" cells that pruning removes.
 
 Cells are indexed ``k*d + j`` (0-based): component j of substrate column k+1, the layout of Phi (operators.py).
 """

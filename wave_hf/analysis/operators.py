@@ -51,13 +51,9 @@ def task_operator_from_phi(phi: Any, d: int) -> np.ndarray:
 
 
 def phi_from_model(model: Any, **kwargs: Any) -> np.ndarray:
-    """Phi of a trained LBC model, read through the model's own accessor (``companion_matrix(**kwargs)`` or
-    ``phi(**kwargs)``, whichever the model class defines). Returns float64 numpy (s*d, s*d)."""
-    for name in ("companion_matrix", "phi", "get_phi"):
-        fn = getattr(model, name, None)
-        if callable(fn):
-            out = fn(**kwargs)
-            return square_matrix(out, f"{type(model).__name__}.{name}()")
-    raise TypeError(
-        f"{type(model).__name__} exposes no Phi accessor (expected a `companion_matrix`, `phi` or `get_phi` method)"
-    )
+    """Phi of a trained LBC model through its accessor ``companion_matrix(layer_idx=0, head=0)`` (wave_hf's LBC
+    classes; ``kwargs`` are passed on). Returns float64 numpy (s*d, s*d)."""
+    fn = getattr(model, "companion_matrix", None)
+    if not callable(fn):
+        raise TypeError(f"{type(model).__name__} exposes no Phi accessor (expected a `companion_matrix` method)")
+    return square_matrix(fn(**kwargs), f"{type(model).__name__}.companion_matrix()")

@@ -73,11 +73,12 @@ def plot_spectrum_overlay(
 
 def plot_phi_heatmap(phi_emp: Any, basis: WaveBasis, path: str | Path, title: str = "") -> Path:
     """Heatmap of ``Psi* W_hh Psi`` with thin lines between substrate columns (blocks) and thick black lines before
-    the extra residual block."""
+    the extra residual block. The colour scale is set by the wave block (residual entries beyond it saturate)."""
     P = np.asarray(phi_emp, dtype=np.float64)
     fig = Figure(figsize=(6.4, 5.6))
     ax = fig.add_subplot()
-    vmax = max(float(np.abs(P).max()), 1e-12)
+    # colour scale from the wave block, so that the shift entries (about 1) stay visible next to the residual block
+    vmax = max(float(np.abs(P[: basis.n_cells, : basis.n_cells]).max()), 1e-12)
     im = ax.imshow(P, cmap="RdBu_r", vmin=-vmax, vmax=vmax, interpolation="nearest")
     for e in basis.block_edges():
         thick = basis.n_extra and e == basis.n_cells
@@ -107,14 +108,14 @@ def plot_wave_frames(frames: Any, mask: Any, times: Sequence[int], path: str | P
     times = [t for t in times if 0 <= t < F.shape[0]]
     if not times:
         raise ValueError(f"`times` holds no index in [0, {F.shape[0]})")
-    cols = min(5, len(times))
+    cols = min(4, len(times))
     rows = -(-len(times) // cols)
     fig = Figure(figsize=(2.0 * cols, 2.1 * rows + 0.4))
     im = None
     for i, t in enumerate(times):
         ax = fig.add_subplot(rows, cols, i + 1)
         im = _draw_frame(ax, F[t], M, t)
-    fig.suptitle(title + "  (wave direction: column s -> column 1, left)", fontsize=9)
+    fig.suptitle(title + "\nx: substrate column 1..s (waves travel right to left), y: component", fontsize=9)
     fig.colorbar(im, ax=fig.axes, shrink=0.6)
     return _save(fig, path)
 

@@ -17,8 +17,9 @@ columns with a learned per-wave filter ``y_t = sum_{j<S} c_j * z_{t-j}`` (H3's s
 place of the shift SSM: ``q, k, v = W_q x, W_k x, W_v x``; ``kbar = readout(wave(k))``; a per-head first-order decaying
 memory ``M_t = lambda * M_{t-1} + kbar_t v_t^T`` (computed by ``wave_scan`` with S = 1 and a diagonal boundary, so it
 is H3's diagonal SSM with real poles); output ``q_t^T M_t / sqrt(D)``. Without gating the mixer is
-``W_out readout(wave(W_in x))``; with ``projections=False`` (needs ``hidden_size = H * D``) it is ``readout(wave(x))``, so
-that a one-layer model's input and output maps are the paper's write and read operators and nothing else.
+``W_out readout(wave(W_in x))``; with ``projections=False`` (needs ``hidden_size = H * D``) it is
+``readout(wave(x))``, so that a one-layer model's input and output maps are the paper's write and read operators and
+nothing else.
 
 Stability and initialisation: ``a`` is an unconstrained parameter, initialised at the pure shift (``a = 0``; the
 companion operator Phi is then nilpotent, spectral radius 0) or, with ``boundary_init_scale = r`` in (0, 1), at a random
@@ -191,11 +192,6 @@ class WaveLBCMixer(nn.Module):
             value = logit[:, None].expand(H, self.head_dim).to(self.memory_logit.device, self.memory_logit.dtype)
             init.copy_(self.memory_logit, value)
 
-    def boundary_coefficients(self) -> torch.Tensor | None:
-        """The op-convention boundary ``a`` ((H, S, D) or (H, S, D, D); ``a[:, k-1]`` multiplies z_{t-k}); None for
-        ``boundary="none"``."""
-        return self.boundary
-
     def companion_matrix(self, head: int = 0) -> torch.Tensor:
         """The paper's Phi (S*D, S*D) of one head: identity blocks on the block superdiagonal plus the boundary row
         ``[A_1 ... A_s]`` (column 1 oldest; ``wave_hf.ops.companion``)."""
@@ -223,7 +219,7 @@ class WaveLBCMixer(nn.Module):
         each row's last real token."""
         B, L, H, D = u.shape
         S = self.history_length
-        a = self.boundary_coefficients()
+        a = self.boundary  # op convention: a[:, k-1] multiplies z_{t-k}; None = pure shift
         z = u if a is None else wave_scan(u, a.to(u.dtype), substrate)[0]
         if self.readout == "fir":
             # y_t = sum_j fir_j * z_{t-j}: a depthwise causal convolution over [z_{-(S-1)}, ..., z_{L-1}], taps flipped
@@ -245,7 +241,7 @@ class WaveLBCMixer(nn.Module):
         if substrate is None:
             substrate = u_t.new_zeros(B, H, self.history_length, D)
         substrate = substrate.to(u_t.dtype)
-        a = self.boundary_coefficients()
+        a = self.boundary  # op convention: a[:, k-1] multiplies z_{t-k}; None = pure shift
         if a is None:
             new_state = torch.cat([u_t.unsqueeze(2), substrate[:, :, :-1]], dim=2)
         else:
@@ -275,8 +271,6 @@ class WaveLBCMixer(nn.Module):
             raise ValueError(f"`mode` must be 'auto', 'parallel' or 'step'; got {mode!r}")
         state = state or {}
         B, L, _ = hidden_states.shape
-        if attention_mask is not None and bool(attention_mask.all()):
-            attention_mask = None
         if mode == "auto":
             mode = "step" if (L == 1 and state.get("substrate") is not None) else "parallel"
         if mode == "step":

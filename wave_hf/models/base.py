@@ -342,7 +342,7 @@ class WavePreTrainedModel(PreTrainedModel):
                 raise ValueError(f"`attention_mask` must have shape (B, L) = ({B}, {L}); got {tuple(attention_mask.shape)}")
         if attention_mask is not None and not torch.compiler.is_compiling():
             if not bool(((attention_mask == 0) | (attention_mask == 1)).all()):
-                raise ValueError("`attention_mask` must hold only 0 (padding) and 1 (token)")
+                raise ValueError("`attention_mask` must contain only 0 (padding) and 1 (token)")
             if bool(attention_mask.all()):
                 attention_mask = None  # nothing padded: skip masking work
 

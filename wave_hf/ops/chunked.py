@@ -91,8 +91,8 @@ def scan_channel_major(
     """Block recurrence z_t = x_t + sum_k a_k z_{t-k}, or with ``reverse`` its adjoint z_t = x_t + sum_k a_k^T z_{t+k}.
 
     x: (B, C, Lp, W) with Lp a multiple of ``chunk_length``; a_blk: (C, S, W, W) in x's dtype; hist: the S values
-    before the sequence (after it for ``reverse``), chronological (B, S, C, W), or None for zeros.
-    Returns z (B, C, Lp, W).
+    before the sequence, chronological (B, S, C, W), or None for zeros (always None for ``reverse``: the adjoint
+    starts from zeros after the end, and the zero padding at the end keeps it zero there). Returns z (B, C, Lp, W).
     """
     B, C, Lp, W = x.shape
     S = a_blk.shape[1]
@@ -130,9 +130,9 @@ def lag_correlation(g: torch.Tensor, z: torch.Tensor, hist: torch.Tensor | None,
     nb = Lp // Tc
     gb = g.view(B, C, nb, Tc * W)
     zb = z.view(B, C, nb, Tc * W)
-    body = torch.bmm(gb[0].transpose(1, 2), zb[0])  # (C, Tc*W, Tc*W)
-    prev = torch.bmm(gb[0, :, 1:].transpose(1, 2), zb[0, :, :-1, (Tc - S) * W :])  # (C, Tc*W, S*W)
-    for b in range(1, B):
+    body = g.new_zeros(C, Tc * W, Tc * W)
+    prev = g.new_zeros(C, Tc * W, S * W)
+    for b in range(B):
         body.baddbmm_(gb[b].transpose(1, 2), zb[b])
         prev.baddbmm_(gb[b, :, 1:].transpose(1, 2), zb[b, :, :-1, (Tc - S) * W :])
     if hist is not None:

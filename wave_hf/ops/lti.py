@@ -7,7 +7,7 @@ sizes, data (B, L, H, D) is the same memory as (B, L, C, W), and a state (B, H, 
 
 Chunked evaluation (used by both backends): for a chunk of T steps entering with history r (S values),
 z_chunk = zero-history response + effect of r, and the history leaving the chunk is r' = tail + M r with
-M = Phi^T, Phi the block companion matrix of the recurrence (paper-brief section 3.1).
+M = Phi**T (the T-th power of Phi, the block companion matrix of the recurrence; paper-brief section 3.1).
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def drive_map(a_blk: torch.Tensor) -> torch.Tensor:
 
 
 def transition(a_blk: torch.Tensor, steps: int) -> torch.Tensor:
-    """(C, S*W, S*W) matrix M = Phi^steps mapping a chronological history to the one ``steps`` later (zero drive)."""
+    """(C, S*W, S*W) matrix M = Phi**steps mapping a chronological history to the one ``steps`` later (zero drive)."""
     C, S, W, _ = a_blk.shape
     phi = a_blk.new_zeros(C, S * W, S * W)
     if S > 1:

@@ -96,9 +96,9 @@ _scan_op.register_autograd(_backward, setup_context=_setup_context)
 
 
 def _empty_scan(u: torch.Tensor, sizes: ScanShape, initial_state: torch.Tensor | None):
-    """L = 0: no outputs, and the final state is the initial one."""
+    """No elements (L = 0 or B = 0): no outputs, and the final state is the initial one."""
     B, _, H, D = u.shape
-    final = u.new_zeros(B, H, sizes.substrate, D) if initial_state is None else initial_state.to(u.dtype)
+    final = u.new_zeros(B, H, sizes.substrate, D) if initial_state is None else initial_state.to(u.dtype, copy=True)
     return u.new_zeros(u.shape), final
 
 
@@ -129,7 +129,7 @@ def wave_scan(
     name = resolve_backend(backend, u, sizes)
     if name == "reference":
         return wave_scan_reference(u, a, initial_state, output_final_state)
-    if sizes.length == 0:
+    if u.numel() == 0:
         z, final = _empty_scan(u, sizes, initial_state)
     else:
         z, final = torch.ops.wave_hf.wave_scan(u, a, initial_state, name)

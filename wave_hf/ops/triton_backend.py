@@ -2,10 +2,11 @@
 
 A sequence is cut into segments of T steps that are scanned in parallel (one program per batch row, channel block
 and segment). Pass 1 scans every segment from a zero history and keeps only its tail (last S values); the exact
-histories entering the segments then follow from the short recurrence R[c+1] = tail[c] + M R[c] with M = Phi^T
-(``lti.propagate_states``); pass 2 rescans every segment from its exact history and writes the outputs. The backward
-pass does the same in reverse time with transposed a, and its second pass also accumulates grad a. This module
-imports triton only when a kernel is launched, so it is importable without triton.
+histories entering the segments then follow from the short recurrence R[c+1] = tail[c] + M R[c] with M = Phi**T
+(``lti.transition``, ``lti.propagate_states``: a torch loop over segments); pass 2 rescans every segment from its
+exact history and writes the outputs. The backward pass does the same in reverse time with transposed a, and its
+second pass also accumulates grad a. This module imports triton only when a kernel is launched, so it is importable
+without triton.
 """
 
 from __future__ import annotations
@@ -118,7 +119,7 @@ class _Problem:
     def scan(self, x, hist0, out_dtype, *, reverse, zs=None, ga_hist0=None, ga=None):
         """Two-pass segment scan of x (B, L, C*W) from the history hist0 (B, S, C*W) or zeros.
 
-        Returns (outputs (B, L, C*W) in out_dtype, tail of the last segment (B, S, C*W) in float32).
+        Returns (outputs (B, L, C*W) in out_dtype, tail of the last segment (B, S, C*W) in the compute dtype).
         """
         B, S, CW = self.B, self.S, self.C * self.W
         dtype = self.a_blk.dtype
@@ -165,7 +166,7 @@ def triton_backward(
     dtype = compute_dtype(grad_z, a, initial_state)
     p = _Problem(a, dtype, B, L, segment)
     S, C, W = p.S, p.C, p.W
-    dz = grad_z.to(dtype, copy=True).reshape(B, L, C, W)
+    dz = grad_z.to(dtype, memory_format=torch.contiguous_format, copy=True).view(B, L, C, W)
     direct = None
     if grad_final is not None:
         onto_z, direct = lti.split_final_grad(lti.history_from_state(grad_final.to(dtype), C, W), L)

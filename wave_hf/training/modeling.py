@@ -21,20 +21,14 @@ from .tasks import TaskSpec
 
 __all__ = ["auto_class_for", "build_model", "register_families", "resolve_model_fields"]
 
-# families that register themselves with the Auto classes on import (wave_hf/__init__ imports them once wired)
-_FAMILY_MODULES = ("wave_hf", "wave_hf.models.wave_lbc", "wave_hf.models.wave_sbc", "wave_hf.models.baselines")
 # config dataclass fields that are bookkeeping, never set from a run config
 _NOT_SETTABLE = {"transformers_version", "architectures", "model_type"}
 
 
 def register_families() -> None:
-    """Import every wave_hf model family so its config/model classes are registered with the Auto classes."""
-    for name in _FAMILY_MODULES:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            if e.name is None or not (name == e.name or name.startswith(e.name + ".")):
-                raise  # a real missing dependency inside an existing family: do not hide it
+    """Make sure the wave_hf model types are registered with the Auto classes (``import wave_hf`` does it; importing
+    this module already imported the package, so this is only an explicit, harmless spelling of that)."""
+    importlib.import_module("wave_hf")
 
 
 def _resolve_path(path: str, config_dir: str) -> Path:

@@ -511,6 +511,8 @@ def train(run_config: RunConfig | dict | str | Path, overrides: list[str] | None
     cfg = load_run_config(run_config, overrides)
     if cfg.num_threads is not None:
         torch.set_num_threads(cfg.num_threads)
+    if cfg.deterministic:  # cuBLAS needs this before CUDA starts to have deterministic matmuls
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     acc = _make_accelerator(cfg)
     from accelerate.utils import set_seed
 

@@ -110,11 +110,19 @@ class RecurrentBlock(GradientCheckpointingLayer):
 class SimpleRNNCell(_RecurrentCell):
     """``h_t = act(W_hh h_{t-1} + [W_ih] e_t [+ b])`` (Elman, iRNN)."""
 
-    def __init__(self, config: RecurrentBaselineConfig, layer_idx: int, nonlinearity: str, use_bias: bool):
+    def __init__(
+        self,
+        config: RecurrentBaselineConfig,
+        layer_idx: int,
+        nonlinearity: str,
+        use_bias: bool,
+        dense_recurrence: bool = True,
+    ):
         super().__init__(config, layer_idx)
         n = config.hidden_size
         self.nonlinearity = nonlinearity
-        self.weight_hh = nn.Parameter(torch.empty(n, n))
+        # a subclass without a dense W_hh parameter builds it in recurrent_matrix() (the Wave-RNN's convolution)
+        self.weight_hh = nn.Parameter(torch.empty(n, n)) if dense_recurrence else None
         self.weight_ih = nn.Parameter(torch.empty(n, n)) if layer_idx > 0 else None
         self.bias = nn.Parameter(torch.empty(n)) if use_bias else None
 
@@ -152,13 +160,12 @@ class IRNNCell(SimpleRNNCell):
 
 
 class WaveRNNCell(SimpleRNNCell):
-    """ReLU RNN whose W_hh is a circular convolution over channels (``kernel`` (c, c, f)); runs as a dense matrix on
-    the fused kernel (``circulant_shift_matrix``)."""
+    """ReLU RNN whose W_hh is a circular convolution over channels (``kernel`` (c, c, f)); it runs as the dense
+    (n, n) matrix of that convolution on the fused kernel (``circulant_shift_matrix``), which costs n^2 per step:
+    right for the few hundred units used here, wasteful for thousands."""
 
     def __init__(self, config: WaveRNNConfig, layer_idx: int):
-        super().__init__(config, layer_idx, "relu", True)
-        del self.weight_hh
-        self.weight_hh = None
+        super().__init__(config, layer_idx, "relu", True, dense_recurrence=False)
         c, f = config.num_channels, config.kernel_size
         self.units_per_channel = config.units_per_channel
         self.kernel = nn.Parameter(torch.empty(c, c, f))

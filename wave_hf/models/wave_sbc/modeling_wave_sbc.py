@@ -111,9 +111,8 @@ class WaveSBCBlock(GradientCheckpointingLayer):
 
 
 def _real_first(attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B, L) mask -> (order (B, L): the real positions first, in order, then the padded ones; valid (B, L) bool)."""
-    if attention_mask.dtype != torch.bool and bool(((attention_mask != 0) & (attention_mask != 1)).any()):
-        raise ValueError("`attention_mask` must contain only 0 (padding) and 1 (token)")
+    """(B, L) 0/1 mask (validated by ``prepare_inputs``) -> (order (B, L): the real positions first, in order, then
+    the padded ones; valid (B, L) bool)."""
     real = attention_mask.bool()
     order = torch.argsort((~real).to(torch.int8), dim=1, stable=True)
     return order, real.gather(1, order)
