@@ -20,7 +20,6 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-
 # Tiny models run faster (and far more predictably on a shared machine) on one thread; subprocesses that tests
 # start choose their own threads.
 torch.set_num_threads(1)

@@ -64,7 +64,9 @@ def check_chunked_prefill(model, input_ids: torch.Tensor, splits: Sequence[int],
     assert _max_diff(got, full) <= atol, _max_diff(got, full)
 
 
-def check_generate_matches_no_cache(model, input_ids: torch.Tensor, max_new_tokens: int = 8, atol: float = ATOL) -> None:
+def check_generate_matches_no_cache(
+    model, input_ids: torch.Tensor, max_new_tokens: int = 8, atol: float = ATOL
+) -> None:
     """Greedy and beam search with the cache give the same logits/tokens as recomputing from scratch; sampling runs."""
     model.eval()
     kw = dict(max_new_tokens=max_new_tokens, do_sample=False, return_dict_in_generate=True, output_logits=True)

@@ -333,13 +333,14 @@ class WavePreTrainedModel(PreTrainedModel):
             hidden = inputs_embeds
         B, L = hidden.shape[:2]
         if L == 0:
-            raise ValueError("the input sequence is empty (L = 0); pass at least one token or vector per sequence")
+            raise ValueError("`input_ids` / `inputs_embeds` must hold at least one position (L >= 1); got L = 0")
         if attention_mask is not None and tuple(attention_mask.shape) != (B, L):
             # generate() passes the mask of the whole sequence so far; a cache-consuming step only needs the new part
             if cache is not None and attention_mask.dim() == 2 and attention_mask.shape[0] == B:
                 attention_mask = attention_mask[:, -L:]
             else:
-                raise ValueError(f"`attention_mask` must have shape (B, L) = ({B}, {L}); got {tuple(attention_mask.shape)}")
+                got = tuple(attention_mask.shape)
+                raise ValueError(f"`attention_mask` must have shape (B, L) = ({B}, {L}); got {got}")
         if attention_mask is not None and not torch.compiler.is_compiling():
             if not bool(((attention_mask == 0) | (attention_mask == 1)).all()):
                 raise ValueError("`attention_mask` must contain only 0 (padding) and 1 (token)")
@@ -386,6 +387,45 @@ class WavePreTrainedModel(PreTrainedModel):
         if cache is not None:
             cache.seen_tokens += hidden.shape[1]
         return hidden, all_hidden
+
+
+class WaveBackboneModel(WavePreTrainedModel):
+    """The base model of every family: token embedding (when ``vocab_size`` is set) -> blocks -> final norm.
+
+    A family's ``XModel`` passes its blocks (``GradientCheckpointingLayer``s called as
+    ``block(hidden, attention_mask=..., cache=...)``) and its norm; it overrides ``forward`` only when its blocks do
+    not run one after another on the sequence (the SBC window mode).
+    """
+
+    def __init__(self, config: WaveBaseConfig, blocks: Iterable[nn.Module], norm: nn.Module | None = None):
+        super().__init__(config)
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size) if config.vocab_size else None
+        self.layers = nn.ModuleList(blocks)
+        self.norm = norm if norm is not None else nn.Identity()
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Module | None:
+        return self.embed_tokens
+
+    def set_input_embeddings(self, value: nn.Module) -> None:
+        self.embed_tokens = value
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        cache: WaveCache | None = None,
+        use_cache: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs: Any,
+    ) -> BaseModelOutputWithPast:
+        """input_ids (B, L) or inputs_embeds (B, L, hidden_size) -> last_hidden_state (B, L, hidden_size), cache."""
+        cache = kwargs.pop("past_key_values", None) if cache is None else cache
+        hidden, mask, cache = self.prepare_inputs(input_ids, inputs_embeds, attention_mask, cache, use_cache)
+        hidden, all_hidden = self.run_blocks(self.layers, hidden, mask, cache, bool(output_hidden_states))
+        return BaseModelOutputWithPast(last_hidden_state=self.norm(hidden), cache=cache, hidden_states=all_hidden)
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -453,7 +493,8 @@ class WaveForCausalLMBase(WavePreTrainedModel, GenerationMixin):
         loss = None
         if labels is not None:
             if labels.shape != hidden.shape[:2]:
-                raise ValueError(f"`labels` must have shape (B, L) = {tuple(hidden.shape[:2])}; got {tuple(labels.shape)}")
+                want, got = tuple(hidden.shape[:2]), tuple(labels.shape)
+                raise ValueError(f"`labels` must have shape (B, L) = {want}; got {got}")
             loss = self.loss_function(logits=logits, labels=labels, vocab_size=self.config.vocab_size, **kwargs)
         return CausalLMOutputWithPast(loss=loss, logits=logits, cache=out.cache, hidden_states=out.hidden_states)
 
@@ -506,7 +547,8 @@ class WaveForPredictionBase(WavePreTrainedModel):
         return_dict: bool | None = None,
         **kwargs: Any,
     ) -> WavePredictionOutput:
-        """input_values (B, L, input_size) -> predictions (B, L, output_size); labels like predictions; loss_mask (B, L)."""
+        """input_values (B, L, input_size) -> predictions (B, L, output_size); labels shaped like the predictions;
+        loss_mask (B, L) (1 = scored)."""
         if not isinstance(input_values, torch.Tensor) or not input_values.is_floating_point():
             got = input_values.dtype if isinstance(input_values, torch.Tensor) else type(input_values).__name__
             raise TypeError(f"`input_values` must be a floating-point tensor (B, L, input_size); got {got}")
@@ -535,7 +577,9 @@ class WaveForPredictionBase(WavePreTrainedModel):
             if attention_mask is not None:
                 loss_mask = attention_mask if loss_mask is None else loss_mask * attention_mask
             loss = masked_mse(predictions, labels, loss_mask)
-        return WavePredictionOutput(loss=loss, predictions=predictions, cache=out.cache, hidden_states=out.hidden_states)
+        return WavePredictionOutput(
+            loss=loss, predictions=predictions, cache=out.cache, hidden_states=out.hidden_states
+        )
 
     @torch.no_grad()
     def rollout(self, prompt_values: torch.Tensor, steps: int) -> torch.Tensor:
@@ -587,6 +631,7 @@ def register_family(
 
 __all__ = [
     "BaseModelOutputWithPast",
+    "WaveBackboneModel",
     "WaveBaseConfig",
     "WaveCache",
     "WaveForCausalLMBase",

@@ -23,11 +23,12 @@ from .validation import compute_dtype
 
 
 def chunk_length(substrate: int, width: int) -> int:
-    """Chunk length T >= S: a power of two near 512 / W in [32, 64] (64 up to width 8, 32 for width 16), or S.
+    """Chunk length T >= S: a power of two near 256 / W in [16, 64] (64 up to width 4, 16 for width 16), or S.
 
-    Per value the chunk matmul costs 2*T*W flops and the sequential hand-off 2*S^2*W/T, in L/T Python-level steps.
+    Per value the chunk matmul costs 2*T*W flops and the sequential hand-off 2*S^2*W/T, in L/T Python-level steps;
+    building the operators costs about C*(T*W)^2 per call, which keeps T*W near 256 for wide blocks.
     """
-    base = min(64, max(32, 1 << (512 // width).bit_length() - 1))
+    base = min(64, max(16, 1 << (256 // width).bit_length() - 1))
     return max(substrate, base)
 
 

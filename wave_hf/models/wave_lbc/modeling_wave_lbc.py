@@ -7,8 +7,6 @@ The heads, the cache and input validation come from ``wave_hf.models.base``.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn as nn
 from transformers.modeling_layers import GradientCheckpointingLayer
@@ -16,7 +14,7 @@ from transformers.modeling_layers import GradientCheckpointingLayer
 from wave_hf.layers.common import MLP, RMSNorm
 from wave_hf.layers.lbc import WaveLBCMixer
 from wave_hf.models.base import (
-    BaseModelOutputWithPast,
+    WaveBackboneModel,
     WaveCache,
     WaveForCausalLMBase,
     WaveForPredictionBase,
@@ -141,39 +139,12 @@ class WaveLBCPreTrainedModel(WavePreTrainedModel):
         return {"phi": phi, "write": write, "read": read}
 
 
-class WaveLBCModel(WaveLBCPreTrainedModel):
+class WaveLBCModel(WaveLBCPreTrainedModel, WaveBackboneModel):
     """Embedding (when ``vocab_size`` is set), the LBC blocks and a final norm; see ``wave_hf.models.base`` for the
     forward contract."""
 
     def __init__(self, config: WaveLBCConfig):
-        super().__init__(config)
-        self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size) if config.vocab_size else None
-        self.layers = nn.ModuleList([WaveLBCBlock(config, i) for i in range(config.num_hidden_layers)])
-        self.norm = _norm(config)
-        self.post_init()
-
-    def get_input_embeddings(self) -> nn.Module | None:
-        return self.embed_tokens
-
-    def set_input_embeddings(self, value: nn.Module) -> None:
-        self.embed_tokens = value
-
-    def forward(
-        self,
-        input_ids: torch.LongTensor | None = None,
-        inputs_embeds: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        cache: WaveCache | None = None,
-        use_cache: bool | None = None,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-        **kwargs: Any,
-    ) -> BaseModelOutputWithPast:
-        """input_ids (B, L) or inputs_embeds (B, L, hidden_size) -> last_hidden_state (B, L, hidden_size), cache."""
-        cache = kwargs.pop("past_key_values", None) if cache is None else cache
-        hidden, mask, cache = self.prepare_inputs(input_ids, inputs_embeds, attention_mask, cache, use_cache)
-        hidden, all_hidden = self.run_blocks(self.layers, hidden, mask, cache, bool(output_hidden_states))
-        return BaseModelOutputWithPast(last_hidden_state=self.norm(hidden), cache=cache, hidden_states=all_hidden)
+        super().__init__(config, [WaveLBCBlock(config, i) for i in range(config.num_hidden_layers)], _norm(config))
 
 
 class WaveLBCForCausalLM(WaveForCausalLMBase, WaveLBCPreTrainedModel):

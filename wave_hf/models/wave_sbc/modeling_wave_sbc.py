@@ -31,10 +31,10 @@ from transformers.modeling_outputs import BaseModelOutputWithPast
 from wave_hf.layers.common import MLP, RMSNorm
 from wave_hf.layers.sbc import SBCAttention, shift_substrate
 from wave_hf.models.base import (
+    WaveBackboneModel,
     WaveCache,
     WaveForCausalLMBase,
     WaveForPredictionBase,
-    WavePreTrainedModel,
 )
 from wave_hf.models.wave_sbc.configuration_wave_sbc import WaveSBCConfig
 
@@ -126,24 +126,14 @@ def _scatter_time(x: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
     return torch.empty_like(x).scatter(1, order[..., None].expand(-1, -1, x.shape[-1]), x)
 
 
-class WaveSBCModel(WavePreTrainedModel):
+class WaveSBCModel(WaveBackboneModel):
     """Embedding, ``num_hidden_layers`` SBC blocks and a final norm. Output (B, L, hidden_size)."""
 
     config_class = WaveSBCConfig
     _no_split_modules = ["WaveSBCBlock"]
 
     def __init__(self, config: WaveSBCConfig):
-        super().__init__(config)
-        self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size) if config.vocab_size else None
-        self.layers = nn.ModuleList([WaveSBCBlock(config, i) for i in range(config.num_hidden_layers)])
-        self.norm = _norm(config)
-        self.post_init()
-
-    def get_input_embeddings(self) -> nn.Module | None:
-        return self.embed_tokens
-
-    def set_input_embeddings(self, value: nn.Module) -> None:
-        self.embed_tokens = value
+        super().__init__(config, [WaveSBCBlock(config, i) for i in range(config.num_hidden_layers)], _norm(config))
 
     def forward(
         self,
@@ -161,8 +151,6 @@ class WaveSBCModel(WavePreTrainedModel):
         With ``cache`` the input continues the cached sequences (chunked prefill, decoding).
         """
         hidden, attention_mask, cache = self.prepare_inputs(input_ids, inputs_embeds, attention_mask, cache, use_cache)
-        if hidden.shape[1] == 0:
-            raise ValueError("`input_ids` / `inputs_embeds` must hold at least one position (L >= 1); got L = 0")
         output_hidden_states = bool(output_hidden_states)
         order = valid = None
         if attention_mask is not None:
