@@ -13,7 +13,7 @@ matrices for the analysis tools.
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 import torch.nn as nn
@@ -21,7 +21,7 @@ from transformers import initialization as init
 from transformers.modeling_layers import GradientCheckpointingLayer
 
 from wave_hf.models.base import (
-    BaseModelOutputWithPast,
+    WaveBackboneModel,
     WaveCache,
     WaveForCausalLMBase,
     WaveForPredictionBase,
@@ -282,40 +282,14 @@ class _BaselinePreTrainedModel(WavePreTrainedModel):
         return {"W_hh": det(w_hh), "W_uh": det(w_uh), "W_hy": det(w_hy), "bias": det(bias)}
 
 
-class _RecurrentModel(_BaselinePreTrainedModel):
-    """Base model of a family: optional token embedding, then the recurrent layers (no norm, no residual)."""
+class _RecurrentModel(_BaselinePreTrainedModel, WaveBackboneModel):
+    """Base model of a family: optional token embedding, then the recurrent layers (no norm, no residual); the
+    output is the last layer's h_t."""
 
     cell_class: ClassVar[type[_RecurrentCell]]
 
     def __init__(self, config: RecurrentBaselineConfig):
-        super().__init__(config)
-        self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size) if config.vocab_size else None
-        self.layers = nn.ModuleList(
-            [RecurrentBlock(self.cell_class(config, i)) for i in range(config.num_hidden_layers)]
-        )
-        self.post_init()
-
-    def get_input_embeddings(self) -> nn.Module | None:
-        return self.embed_tokens
-
-    def set_input_embeddings(self, value: nn.Module) -> None:
-        self.embed_tokens = value
-
-    def forward(
-        self,
-        input_ids: torch.LongTensor | None = None,
-        inputs_embeds: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        cache: WaveCache | None = None,
-        use_cache: bool | None = None,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-        **kwargs: Any,
-    ) -> BaseModelOutputWithPast:
-        """input_ids (B, L) or inputs_embeds (B, L, n) -> last_hidden_state (B, L, n) = the last layer's h_t."""
-        hidden, mask, cache = self.prepare_inputs(input_ids, inputs_embeds, attention_mask, cache, use_cache)
-        hidden, all_hidden = self.run_blocks(self.layers, hidden, mask, cache, bool(output_hidden_states))
-        return BaseModelOutputWithPast(last_hidden_state=hidden, cache=cache, hidden_states=all_hidden)
+        super().__init__(config, [RecurrentBlock(self.cell_class(config, i)) for i in range(config.num_hidden_layers)])
 
 
 # --------------------------------------------------------------------------------------------------------------------
