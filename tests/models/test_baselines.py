@@ -232,3 +232,7 @@ def test_the_trainer_builds_the_model_configs(model_file, dataset, params):
     }
     run = prepare_run(cfg)  # builds the model and runs one forward on training and evaluation rows
     assert run.model.config.model_type in FAMILIES
+
+
+def test_text_generation_pipeline():
+    hf_checks.check_pipeline(make_lm("elman_rnn"), VOCAB)
