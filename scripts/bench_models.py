@@ -13,6 +13,8 @@ writes a PNG (tokens/s and ms/token against L, log axes) and a JSON of the raw n
 
     python scripts/bench_models.py            # CPU default: ~10M parameters, L in 512, 2048, 8192
     python scripts/bench_models.py --quick    # < 2 minutes
+    python scripts/bench_models.py --device cuda --dtype bfloat16 --hidden 768 --layers 12 --heads 12 \
+        --vocab 32000 --lengths 2048 8192 16384        # ~125M parameters on a GPU (scripts/gpu_check.sh)
 """
 
 from __future__ import annotations
@@ -109,6 +111,9 @@ class PeakRSS:
 
     def __enter__(self):
         gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.reset_peak_memory_stats()
+            self.cuda_base = torch.cuda.memory_allocated()
         self.proc = psutil.Process()
         self.baseline = self.peak = self.proc.memory_info().rss
         self._stop = threading.Event()
@@ -128,12 +133,21 @@ class PeakRSS:
 
     @property
     def extra_mib(self) -> float:
+        """GPU: peak allocated by torch during the block; CPU: peak RSS growth."""
+        if torch.cuda.is_available():
+            return (torch.cuda.max_memory_allocated() - self.cuda_base) / 2**20
         return (self.peak - self.baseline) / 2**20
 
 
+def _sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
 def train_step_fn(model: torch.nn.Module, batch: int, length: int, vocab: int) -> Callable[[], None]:
+    device = next(model.parameters()).device
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    ids = torch.randint(0, vocab, (batch, length))
+    ids = torch.randint(0, vocab, (batch, length), device=device)
     model.train()
 
     def step():
@@ -141,6 +155,7 @@ def train_step_fn(model: torch.nn.Module, batch: int, length: int, vocab: int) -
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
+        _sync()
 
     return step
 
@@ -178,14 +193,16 @@ def decode(model: torch.nn.Module, prompt_len: int, new_tokens: int, vocab: int)
     """Prefill a (1, prompt_len) prompt, then greedy-decode ``new_tokens`` one at a time with the cache.
     Returns (prefill seconds, median ms per decoded token, cache bytes after decoding)."""
     model.eval()
-    ids = torch.randint(0, vocab, (1, prompt_len))
+    ids = torch.randint(0, vocab, (1, prompt_len), device=next(model.parameters()).device)
     t0 = time.perf_counter()
     out = model(input_ids=ids, use_cache=True)
+    _sync()
     prefill = time.perf_counter() - t0
     cache, tok, per_token = cache_of(out), out.logits[:, -1:].argmax(-1), []
     for _ in range(new_tokens):
         t0 = time.perf_counter()
         out = model(input_ids=tok, cache=cache, use_cache=True)
+        _sync()
         per_token.append(time.perf_counter() - t0)
         cache, tok = cache_of(out), out.logits[:, -1:].argmax(-1)
     return prefill, 1e3 * statistics.median(per_token), cache_bytes(cache)
@@ -227,14 +244,20 @@ def projected_over(history: dict[str, tuple[int, float]], key: str, length: int,
 def run(args: argparse.Namespace) -> list[Row]:
     size = Size(vocab=args.vocab, hidden=args.hidden, layers=args.layers, heads=args.heads, history=args.history)
     max_len = max(args.lengths) + args.decode_tokens + 8
-    models = {name: build_model(name, size, max_len) for name in args.models}
+    dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[args.dtype]
+    models = {name: build_model(name, size, max_len).to(args.device, dtype) for name in args.models}
     rows: dict[tuple[str, int], Row] = {}
     history: dict[str, tuple[int, float]] = {}
     for length in args.lengths:
-        batch = max(1, args.tokens_per_step // length)
         for name in args.models:  # alternate models within each length
             model = models[name]
             row = rows.setdefault((name, length), Row(name, length, params=n_params(model)))
+            # the exact window substrate recomputes every S-window: activations are S times a transformer's, so it
+            # trains on fewer tokens per step (tokens/s stays comparable; the note says so)
+            tokens = args.window_tokens_per_step if name == "wave_sbc_window" else args.tokens_per_step
+            batch = max(1, tokens // length)
+            if tokens != args.tokens_per_step:
+                row.notes.append(f"train batch {batch} x {length}")
             key = f"train/{name}"
             if projected_over(history, key, length, args.row_limit):
                 row.train_tok_s = row.train_peak_mib = TIMED_OUT
@@ -276,7 +299,7 @@ def run(args: argparse.Namespace) -> list[Row]:
 # ---------------------------------------------------------------------------------------------------------------------
 
 
-def _fmt(value, ref, higher_is_better: bool) -> str:
+def _fmt(value, ref) -> str:
     if value is None:
         return "-"
     if isinstance(value, str):
@@ -289,15 +312,16 @@ def _fmt(value, ref, higher_is_better: bool) -> str:
 
 def markdown(rows: list[Row]) -> str:
     ref = {r.length: r for r in rows if r.model == "llama"}
-    head = ("| model | params | L | train tok/s | train peak MiB | prefill s | decode ms/token | cache MiB |\n"
-            "|---|---|---|---|---|---|---|---|")
+    head = ("| model | params | L | train tok/s | train peak MiB | prefill s | decode ms/token | cache MiB | notes |\n"
+            "|---|---|---|---|---|---|---|---|---|")
     lines = [head]
     for r in sorted(rows, key=lambda r: (r.length, MODELS.index(r.model))):
         base = ref.get(r.length, Row("llama", r.length))
         lines.append(
-            f"| {r.model} | {r.params / 1e6:.2f}M | {r.length} | {_fmt(r.train_tok_s, base.train_tok_s, True)} | "
-            f"{_fmt(r.train_peak_mib, base.train_peak_mib, False)} | {_fmt(r.prefill_s, base.prefill_s, False)} | "
-            f"{_fmt(r.decode_ms, base.decode_ms, False)} | {_fmt(r.cache_mib, base.cache_mib, False)} |"
+            f"| {r.model} | {r.params / 1e6:.2f}M | {r.length} | {_fmt(r.train_tok_s, base.train_tok_s)} | "
+            f"{_fmt(r.train_peak_mib, base.train_peak_mib)} | {_fmt(r.prefill_s, base.prefill_s)} | "
+            f"{_fmt(r.decode_ms, base.decode_ms)} | {_fmt(r.cache_mib, base.cache_mib)} | "
+            f"{'; '.join(r.notes)} |"
         )
     return "\n".join(lines) + "\n\nRatios in parentheses are to Llama at the same L (the prompt length for decode)."
 
@@ -349,6 +373,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--models", nargs="+", default=MODELS, choices=MODELS)
     p.add_argument("--lengths", nargs="+", type=int, default=[512, 2048, 8192])
     p.add_argument("--tokens-per-step", type=int, default=8192, help="batch = tokens_per_step // L")
+    p.add_argument("--window-tokens-per-step", type=int, default=1024,
+                   help="tokens per training step for wave_sbc_window (its activations are S times larger)")
     p.add_argument("--decode-tokens", type=int, default=16)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--row-limit", type=float, default=60.0, help="seconds a single run may take before 'timed out'")
@@ -357,10 +383,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--layers", type=int, default=6)
     p.add_argument("--heads", type=int, default=5)
     p.add_argument("--history", type=int, default=64)
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     p.add_argument("--out", type=Path, default=Path("outputs/bench_models"))
     args = p.parse_args(argv)
     if args.quick:
-        args.lengths, args.tokens_per_step, args.repeats = [128, 512], 1024, 3
+        args.lengths, args.tokens_per_step, args.window_tokens_per_step, args.repeats = [128, 512], 1024, 512, 3
         args.hidden, args.layers, args.heads, args.vocab, args.decode_tokens, args.row_limit = 128, 2, 4, 2048, 8, 15.0
     args.out.mkdir(parents=True, exist_ok=True)
     info = machine()
