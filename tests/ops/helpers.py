@@ -79,3 +79,14 @@ def check_against_reference(scan, L, S, D, dense, tolerances: dict, B: int = 2, 
         for name, g, w in zip(NAMES, got, want):
             assert g.dtype == dtype
             assert rel_err(g, w) < tol, f"{dtype} {name}: {rel_err(g, w):.2e}"
+
+
+def check_low_precision(scan, dtype, dense, device="cpu", B=1, L=40, H=2, S=4, D=3):
+    """H3's criterion: max |scan(low) - exact| <= 2 max |reference loop(low) - exact| for the outputs and every
+    gradient, ``exact`` being the float64 loop on the same (rounded) inputs."""
+    low = [t.to(device, dtype) for t in case_tensors(B, L, H, S, D, dense, True, radius=0.9)]
+    exact = run(reference, *(t.double() for t in low))
+    plain = run(reference, *low)
+    for name, x, p, e in zip(NAMES, run(scan, *low), plain, exact):
+        assert x.dtype == dtype and torch.isfinite(x).all(), name
+        assert max_err(x, e) <= 2 * max_err(p, e), f"{name}: {max_err(x, e):.2e} vs plain {max_err(p, e):.2e}"

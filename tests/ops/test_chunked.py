@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.ops.helpers import NAMES, case_tensors, check_against_reference, max_err, reference, run
+from tests.ops.helpers import case_tensors, check_against_reference, check_low_precision
 from wave_hf.ops import wave_scan
 
 
@@ -32,11 +32,4 @@ def test_chunked_gradcheck(dense):
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 @pytest.mark.parametrize("dense", [False, True], ids=["diag", "dense"])
 def test_chunked_low_precision_beats_plain_loop(dense, dtype):
-    """max |chunked(low) - exact| <= 2 max |reference loop(low) - exact| for outputs and every gradient."""
-    u, a, s0, gz, gf = (t.to(dtype) for t in case_tensors(2, 200, 2, 8, 3, dense, True, radius=0.9))
-    exact = run(reference, *(t.double() for t in (u, a, s0, gz, gf)))
-    plain = run(reference, u, a, s0, gz, gf)
-    got = run(chunked, u, a, s0, gz, gf)
-    for name, x, p, e in zip(NAMES, got, plain, exact):
-        assert x.dtype == dtype
-        assert max_err(x, e) <= 2 * max_err(p, e), name
+    check_low_precision(chunked, dtype, dense, B=2, L=200, S=8)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.ops.helpers import NAMES, case_tensors, check_against_reference, max_err, reference, run
+from tests.ops.helpers import case_tensors, check_against_reference, check_low_precision
 from wave_hf.ops import wave_scan
 from wave_hf.ops.triton_backend import triton_available, triton_backward, triton_forward
 
@@ -55,17 +55,6 @@ def test_triton_matches_reference(L, S, D, dense, nan_empty):
 def test_triton_segments(T, S, dense, nan_empty):
     """Many segments, including segments shorter than the substrate (their tails hold part of the history)."""
     check_against_reference(segmented(T), 19, S, 2, dense, CPU_TOL, B=1, H=1)
-
-
-def check_low_precision(scan, dtype, dense, device="cpu", B=1, L=40, H=2, S=4, D=3):
-    """H3's criterion: max |scan(low) - exact| <= 2 max |reference loop(low) - exact|, outputs and all gradients."""
-    case = [t.to(device) for t in case_tensors(B, L, H, S, D, dense, True, radius=0.9)]
-    low = [t.to(dtype) for t in case]
-    exact = run(reference, *(t.double() for t in low))
-    plain = run(reference, *low)
-    for name, x, p, e in zip(NAMES, run(scan, *low), plain, exact):
-        assert x.dtype == dtype and torch.isfinite(x).all(), name
-        assert max_err(x, e) <= 2 * max_err(p, e), name
 
 
 @pytest.mark.parametrize("dense", [False, True], ids=["diag", "dense"])

@@ -10,8 +10,9 @@ The backward pass is the same recurrence run backwards in time with transposed a
 grad_u = g, grad a_k = sum_t g_t z_{t-k}^T (a lagged correlation, done as batched matmuls), and the initial-history
 gradient comes from the first S adjoint values. Arithmetic runs in float32 (float64 for float64 inputs).
 
-Work happens in a channel-major layout (B, C, Lp, W) (time padded with zeros to a multiple of T at the end), so that
-each channel's chunks are rows of one matrix; transposed copies in and out are the only reshuffles of the data.
+Work happens in a channel-major layout (C, B, Lp, W) (time padded with zeros to a multiple of T at the end), so that
+the chunks of all batch rows of a channel are the rows of one matrix and every step is one batched matmul over the
+channels; transposed copies in and out are the only reshuffles of the data.
 """
 
 from __future__ import annotations
@@ -70,19 +71,25 @@ def _chunk_operators(a_blk: torch.Tensor, T: int, reverse: bool) -> tuple[torch.
 
 
 def to_channel_major(x: torch.Tensor, padded_length: int, dtype: torch.dtype) -> torch.Tensor:
-    """(B, L, C, W) -> (B, C, Lp, W) in ``dtype``, zero-padded at the end of time."""
+    """(B, L, C, W) -> (C, B, Lp, W) in ``dtype``, zero-padded at the end of time.
+
+    Two copies (a per-batch transpose, then a permutation of contiguous (L, W) blocks) are much faster on CPU than one
+    4-D permuting copy.
+    """
     B, L, C, W = x.shape
-    out = x.new_empty(B, C, padded_length, W, dtype=dtype)
-    out[:, :, :L].copy_(x.transpose(1, 2))
+    per_batch = x.new_empty(B, C, L, W, dtype=dtype)
+    per_batch.copy_(x.transpose(1, 2))
+    out = x.new_empty(C, B, padded_length, W, dtype=dtype)
+    out[:, :, :L].copy_(per_batch.transpose(0, 1))
     out[:, :, L:].zero_()
     return out
 
 
 def from_channel_major(y: torch.Tensor, length: int, dtype: torch.dtype) -> torch.Tensor:
-    """(B, C, Lp, W) -> (B, L, C, W) in ``dtype``, dropping the time padding."""
-    B, C, _, W = y.shape
+    """(C, B, Lp, W) -> (B, L, C, W) in ``dtype``, dropping the time padding."""
+    C, B, _, W = y.shape
     out = y.new_empty(B, length, C, W, dtype=dtype)
-    out.copy_(y[:, :, :length].transpose(1, 2))
+    out.copy_(y[:, :, :length].permute(1, 2, 0, 3))
     return out
 
 
@@ -91,54 +98,52 @@ def scan_channel_major(
 ) -> torch.Tensor:
     """Block recurrence z_t = x_t + sum_k a_k z_{t-k}, or with ``reverse`` its adjoint z_t = x_t + sum_k a_k^T z_{t+k}.
 
-    x: (B, C, Lp, W) with Lp a multiple of ``chunk_length``; a_blk: (C, S, W, W) in x's dtype; hist: the S values
+    x: (C, B, Lp, W) with Lp a multiple of ``chunk_length``; a_blk: (C, S, W, W) in x's dtype; hist: the S values
     before the sequence, chronological (B, S, C, W), or None for zeros (always None for ``reverse``: the adjoint
-    starts from zeros after the end, and the zero padding at the end keeps it zero there). Returns z (B, C, Lp, W).
+    starts from zeros after the end, and the zero padding at the end keeps it zero there). Returns z (C, B, Lp, W).
     """
-    B, C, Lp, W = x.shape
+    C, B, Lp, W = x.shape
     S = a_blk.shape[1]
     T = chunk_length(S, W)
     n = Lp // T
     toe, phi = _chunk_operators(a_blk, T, reverse)
-    xc = x.view(B, C, n, T * W)
-    y = torch.empty_like(xc)
-    for b in range(B):
-        torch.bmm(xc[b], toe.transpose(1, 2), out=y[b])
+    y = torch.bmm(x.view(C, B * n, T * W), toe.transpose(1, 2))  # every chunk of every row, from zero history
     if n == 1 and hist is None:
-        return y.view(B, C, Lp, W)
+        return y.view(C, B, Lp, W)
     # rows of a chunk that form the history of the next chunk in scan order: its last S steps (first S if reverse)
     edge = slice(0, S * W) if reverse else slice((T - S) * W, T * W)
-    tails = y[:, :, 1:, edge].flip(2) if reverse else y[:, :, :-1, edge]  # (B, C, n-1, S*W), scan order
-    tails = tails.permute(2, 1, 3, 0).contiguous()  # (n-1, C, S*W, B)
-    R = lti.propagate_states(tails, phi[:, edge], None if hist is None else lti.columns(hist))
+    chunks = y.view(C, B, n, T * W)
+    tails = chunks[:, :, 1:, edge].flip(2) if reverse else chunks[:, :, :-1, edge]  # (C, B, n-1, S*W), scan order
+    R = lti.propagate_states(
+        tails.permute(2, 0, 3, 1).contiguous(), phi[:, edge], None if hist is None else lti.columns(hist)
+    )
     R = R[:n].flip(0) if reverse else R[:n]  # (n, C, S*W, B): history entering chunk c
-    Rb = R.permute(3, 1, 0, 2).contiguous()  # (B, C, n, S*W)
-    for b in range(B):
-        y[b].baddbmm_(Rb[b], phi.transpose(1, 2))
-    return y.view(B, C, Lp, W)
+    y.baddbmm_(R.permute(1, 3, 0, 2).reshape(C, B * n, S * W), phi.transpose(1, 2))
+    return y.view(C, B, Lp, W)
 
 
 def lag_correlation(g: torch.Tensor, z: torch.Tensor, hist: torch.Tensor | None, S: int, T: int) -> torch.Tensor:
     """grad a_k = sum_{b,t} g_t z_{t-k}^T for k = 1..S, with z_{t-k} from ``hist`` for t < k.
 
-    g, z: adjoint and outputs, channel-major (B, C, Lp, W), zero on the padding; hist: (B, S, C, W) or None; T: the
+    g, z: adjoint and outputs, channel-major (C, B, Lp, W), zero on the padding; hist: (B, S, C, W) or None; T: the
     chunk length (Lp is a multiple of it). Returns (C, S, W, W). Time is cut into blocks of Tc >= S steps (Tc divides
-    T); P = sum over blocks of g_block^T [last S values of the previous block; z_block], as batched matmuls on views,
-    and lag k is the sum of P along its block diagonal of offset S - k.
+    T); P = sum over blocks of g_block^T [last S values before the block; z_block], and lag k is the sum of P along
+    its block diagonal of offset S - k. The "before" part pairs each block with the tail of the previous one through
+    one matmul over the flattened (batch, block) rows; the pairs that cross a batch row are then swapped for the
+    initial history.
     """
-    B, C, Lp, W = g.shape
+    C, B, Lp, W = g.shape
     Tc = T if T == S else 1 << (S - 1).bit_length()
-    nb = Lp // Tc
-    gb = g.view(B, C, nb, Tc * W)
-    zb = z.view(B, C, nb, Tc * W)
-    body = g.new_zeros(C, Tc * W, Tc * W)
-    prev = g.new_zeros(C, Tc * W, S * W)
-    for b in range(B):
-        body.baddbmm_(gb[b].transpose(1, 2), zb[b])
-        prev.baddbmm_(gb[b, :, 1:].transpose(1, 2), zb[b, :, :-1, (Tc - S) * W :])
+    nb, tail = Lp // Tc, slice((Tc - S) * W, Tc * W)
+    G = g.view(C, B * nb, Tc * W)
+    Z = z.view(C, B * nb, Tc * W)
+    body = torch.bmm(G.transpose(1, 2), Z)  # (C, Tc*W, Tc*W)
+    before = torch.bmm(G[:, 1:].transpose(1, 2), Z[:, :-1, tail])  # (C, Tc*W, S*W)
+    firsts = G.view(C, B, nb, Tc * W)[:, :, 0].transpose(1, 2)  # (C, Tc*W, B): first block of each batch row
+    before.baddbmm_(firsts[:, :, 1:], Z.view(C, B, nb, Tc * W)[:, :-1, nb - 1, tail], alpha=-1)
     if hist is not None:
-        prev += torch.einsum("bcm,bcs->cms", gb[:, :, 0], hist.transpose(1, 2).reshape(B, C, S * W))
-    P = torch.cat([prev, body], dim=-1).view(C, Tc, W, S + Tc, W)
+        before.baddbmm_(firsts, hist.permute(2, 0, 1, 3).reshape(C, B, S * W))
+    P = torch.cat([before, body], dim=-1).view(C, Tc, W, S + Tc, W)
     m = torch.arange(Tc, device=g.device)[:, None]
     k = torch.arange(1, S + 1, device=g.device)[None, :]
     return P[:, m, :, m + S - k, :].sum(0).transpose(0, 1)
@@ -190,13 +195,13 @@ def chunked_backward(
     direct = None
     if grad_final is not None:
         onto_z, direct = lti.split_final_grad(lti.history_from_state(grad_final.to(a_blk.dtype), C, W), L)
-        dz[:, :, L - onto_z.shape[1] : L] += onto_z.transpose(1, 2)
+        dz[:, :, L - onto_z.shape[1] : L] += onto_z.permute(2, 0, 1, 3)
     g = scan_channel_major(dz, a_blk, None, reverse=True)
     zc = to_channel_major(z.reshape(B, L, C, W), Lp, a_blk.dtype)
     grad_a = lti.from_blocks(lag_correlation(g, zc, hist, S, T), a.shape).to(a.dtype)
     grad_u = from_channel_major(g, L, grad_z.dtype).view(B, L, H, D)
     if initial_state is None:
         return grad_u, grad_a, None
-    g_head = g[:, :, : min(S, L)].transpose(1, 2)
+    g_head = g[:, :, : min(S, L)].permute(1, 2, 0, 3)
     grad_s = lti.state_from_history(lti.history_grad(a_blk, g_head, direct), H, D).to(initial_state.dtype)
     return grad_u, grad_a, grad_s
