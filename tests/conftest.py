@@ -8,7 +8,6 @@ import os
 import tempfile
 
 _CACHE = os.environ.setdefault("WAVE_HF_TEST_CACHE", tempfile.mkdtemp(prefix="wave_hf_test_cache_"))
-os.environ.setdefault("TRITON_INTERPRET", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HOME", os.path.join(_CACHE, "hf"))
 os.environ.setdefault("HF_DATASETS_CACHE", os.path.join(_CACHE, "hf", "datasets"))
@@ -19,6 +18,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
+
+# Triton kernels run on the CPU interpreter only where there is no GPU (on CUDA the same tests run compiled).
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
 
 # Tiny models run faster (and far more predictably on a shared machine) on one thread; subprocesses that tests
 # start choose their own threads.
