@@ -107,7 +107,7 @@ SETTINGS = {
         "copy_steps": 1000,
         "adding_lengths": [100, 200],
         "adding_steps": 800,
-        "h3_steps": {"induction_head": 300, "associative_recall": 1500},
+        "h3_steps": {"induction_head": 300, "associative_recall": 1000},
         "h3_hidden": 32,
         "eval_batches": 10,
     },
@@ -197,6 +197,22 @@ def _train_job(cfg: dict[str, Any]) -> dict[str, Any]:
             "trace": traceback.format_exc(limit=3),
             "job_s": time.time() - t0,
         }
+
+
+def _finished_run(cfg: dict[str, Any]) -> dict[str, Any] | None:
+    """The result of a finished run in ``cfg["output_dir"]`` trained with the same config, else None."""
+    from wave_hf.training import load_run_config
+
+    out = Path(cfg["output_dir"])
+    if not (out / "result.json").is_file() or not (out / "run_config.yaml").is_file():
+        return None
+    import yaml
+
+    saved = yaml.safe_load((out / "run_config.yaml").read_text())
+    if saved != load_run_config(cfg).to_dict():
+        return None
+    res = json.loads((out / "result.json").read_text())
+    return {"ok": True, "name": cfg["name"], **res, "job_s": float(res.get("wall_time_s", 0.0)), "reused": True}
 
 
 def _run_config(
@@ -979,6 +995,7 @@ def section_compare_tasks(st, results, phis, out: Path) -> tuple[list[Row], list
         if lbc is not None:
             if lbc[1] < 0.999:
                 lbc_short.append(task)
+            lbc_acc = lbc[1]
             # the LBC's own Phi (its accessor) against the theory: the same spectral test as for the Elman RNN
             phi = phi_from_model(_load_model(results[f"lbc_{task}"]))
             cmp = spectral_comparison(phi, phis[task], threshold=0.9)
@@ -997,6 +1014,15 @@ def section_compare_tasks(st, results, phis, out: Path) -> tuple[list[Row], list
                     trained=True,
                 )
             )
+            if lbc_acc >= 0.999 and not (n_big == PHI_COUNTS[task] and cmp.counts_equal):
+                mags = np.sort(np.abs(np.linalg.eigvals(phi)))[::-1]
+                findings.append(
+                    f"LBC {task}: bit accuracy {lbc_acc:.4f} at horizon 200 with only {cmp.n_first} eigenvalues of Phi "
+                    f"above 0.9 (theory {cmp.n_second}; the next ones have |lambda| {mags[cmp.n_first]:.3f} ... "
+                    f"{mags[min(len(mags) - 1, PHI_COUNTS[task] - 1)]:.3f}). Bit accuracy only checks signs, and a "
+                    "slowly decaying mode keeps its sign over 200 steps when nothing interferes, so the accuracy test "
+                    "alone does not certify the wave solution; the spectral test does."
+                )
     if [t_ for t_ in lbc_short if t_ != "T1"]:
         findings.append(
             "The paper-faithful LBC adds its input to the start column (the RNN picture). Such a linear "
@@ -1094,10 +1120,10 @@ def section_wrnn(st, results, out: Path) -> tuple[list[Row], list[str]]:
     return rows, findings
 
 
-def section_h3(st, results, out: Path) -> tuple[list[Row], list[str]]:
+def section_h3(st, results, jobs, out: Path) -> tuple[list[Row], list[str]]:
     from wave_hf.analysis.plots import plot_learning_curves
 
-    rows, findings, curves = [], [], {}
+    rows, findings, curves, missed = [], [], {}, []
     counterpart = {"lbc_h3": "H3", "llama": "Attention", "sbc": "Attention", "lbc_shift": None}
     labels = {
         "lbc_h3": "WaveLBC (qkv, H3-like)",
@@ -1127,6 +1153,18 @@ def section_h3(st, results, out: Path) -> tuple[list[Row], list[str]]:
                     trained=True,
                 )
             )
+            if ref is not None and acc < ref - 5.0:
+                missed.append(f"{task} / {label}: {acc:.1f}%")
+    if missed:
+        optim = {
+            k: v for k, v in next(jobs[n]["optim"] for n in jobs if n.endswith("_llama")).items() if k != "warmup_steps"
+        }
+        findings.append(
+            "H3 synthetic tasks, below the table: " + "; ".join(missed) + f". What was tried: 2 layers, hidden "
+            f"{st['h3_hidden']}, one recipe for all four models (optimiser settings {optim}, warmup 10% of the steps), "
+            f"{', '.join(f'{k} {v} steps' for k, v in st['h3_steps'].items())}; data: the dataset defaults "
+            "(vocabulary 20, 32 input tokens), not H3's settings (unknown, brief 8.3)."
+        )
     if curves:
         plot_learning_curves(
             curves,
@@ -1248,6 +1286,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="reduced run (< 90 s; what the test suite runs)")
     parser.add_argument("--workers", type=int, default=2, help="training processes at a time (one thread each)")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every training length (e.g. 0.5)")
+    parser.add_argument(
+        "--reuse-runs",
+        action="store_true",
+        help="reuse finished runs in OUT/runs whose run config matches (re-analyse without retraining)",
+    )
     args = parser.parse_args(argv)
     mode = "quick" if args.quick else "full"
     if not args.scale > 0:
@@ -1267,13 +1310,14 @@ def main(argv: list[str] | None = None) -> int:
     with ProcessPoolExecutor(
         max_workers=max(1, args.workers), mp_context=get_context("spawn"), initializer=_worker_init
     ) as pool:
-        futures = {name: pool.submit(_train_job, cfg) for name, cfg in jobs.items()}
+        reused = {name: _finished_run(cfg) for name, cfg in jobs.items()} if args.reuse_runs else {}
+        futures = {name: pool.submit(_train_job, cfg) for name, cfg in jobs.items() if reused.get(name) is None}
         rows = section_exactness(st)
         spectra_rows, phis = section_phi_spectra(out)
         rows += spectra_rows
         print(f"[reproduce] sections 1-2 done ({time.time() - t0:.0f} s); waiting for training", flush=True)
-        for name, fut in futures.items():
-            results[name] = fut.result()
+        for name in jobs:
+            results[name] = reused[name] if reused.get(name) is not None else futures[name].result()
             r = results[name]
             status = f"{r['steps']} steps" if r["ok"] else f"FAILED {r['error'][:80]}"
             print(f"[reproduce]   {name}: {status} ({r['job_s']:.0f} s)", flush=True)
@@ -1281,7 +1325,7 @@ def main(argv: list[str] | None = None) -> int:
     r3, r4, r5, f3 = section_elman(st, results, jobs, phis, out)
     r6, f6 = section_compare_tasks(st, results, phis, out)
     r7, f7 = section_wrnn(st, results, out)
-    r8, f8 = section_h3(st, results, out)
+    r8, f8 = section_h3(st, results, jobs, out)
     rows += r3 + r4 + r5 + r6 + r7 + r8
     findings += f3 + f6 + f7 + f8
     wall = time.time() - t0

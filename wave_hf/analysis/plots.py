@@ -142,9 +142,10 @@ def save_wave_gif(frames: Any, mask: Any, path: str | Path, fps: int = 3, title:
     return path
 
 
-def plot_gradient_curves(curves: Mapping[int, Any], path: str | Path, title: str = "") -> Path:
+def plot_gradient_curves(curves: Mapping[int, Any], path: str | Path, title: str = "", logy: bool = True) -> Path:
     """Normalised ||dC/dx(i)|| against the distance i, one curve per training step (colour = step), with the
-    reference line at 1.0 (brief 5, FIG gradient_propagation)."""
+    reference line at 1.0 (brief 5, FIG gradient_propagation). ``logy``: logarithmic y axis (decay at initialisation
+    and growth after training often span several decades)."""
     if not curves:
         raise ValueError("`curves` is empty")
     steps = sorted(curves)
@@ -159,6 +160,8 @@ def plot_gradient_curves(curves: Mapping[int, Any], path: str | Path, title: str
         y = np.asarray(curves[st], dtype=np.float64)
         ax.plot(np.arange(len(y)), y, color=cmap(norm(st)), marker="o", ms=3, lw=1.2)
     ax.axhline(1.0, color="tab:blue", lw=0.8, ls="--")
+    if logy:
+        ax.set_yscale("log")
     ax.set_xlabel("distance propagated i")
     ax.set_ylabel("normalised ||dC/dx(i)||")
     ax.set_title(title)
