@@ -63,21 +63,22 @@ def build_model(name: str, size: Size, max_len: int) -> torch.nn.Module:
     )
 
     h, n, V = size.hidden, size.layers, size.vocab
+    mlp = int(2.7 * h) // 8 * 8  # Llama's SwiGLU width, for every model with a gated MLP
     if name == "wave_lbc":
         cfg = AutoConfig.for_model(
             "wave_lbc", vocab_size=V, hidden_size=h, num_hidden_layers=n, num_heads=h // 16, head_dim=16,
             history_length=size.history, boundary="diagonal", readout="fir", gating="qkv", use_mlp=True,
-            tie_word_embeddings=True,
+            intermediate_size=mlp, tie_word_embeddings=True,
         )
     elif name in ("wave_sbc_window", "wave_sbc_stream"):
         cfg = AutoConfig.for_model(
             "wave_sbc", vocab_size=V, hidden_size=h, num_hidden_layers=n, num_attention_heads=size.heads,
             history_length=size.history, substrate_mode=name.rsplit("_", 1)[1], use_mlp=True,
-            tie_word_embeddings=True,
+            intermediate_size=mlp, tie_word_embeddings=True,
         )
     elif name == "llama":
         cfg = LlamaConfig(
-            vocab_size=V, hidden_size=h, intermediate_size=int(2.7 * h) // 8 * 8, num_hidden_layers=n,
+            vocab_size=V, hidden_size=h, intermediate_size=mlp, num_hidden_layers=n,
             num_attention_heads=size.heads, num_key_value_heads=size.heads, max_position_embeddings=max_len,
             tie_word_embeddings=True, attn_implementation="sdpa",
         )

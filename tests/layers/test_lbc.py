@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from wave_hf.layers.common import MLP, RMSNorm
+from wave_hf.layers import lbc
 from wave_hf.layers.lbc import WaveLBCMixer, pack_by_mask, unpack
 from wave_hf.ops import wave_scan_reference
 
@@ -57,7 +58,7 @@ def test_parallel_step_and_split_agree(gating, boundary, readout):
     assert set(st) == set(m.state_names)
     assert st["substrate"].shape == (3, 2, 4, 3)
     if gating == "qkv":
-        assert st["memory"].shape == (3, 2, 1, 9)
+        assert st["memory"].shape == (3, 2, 3, 3)
     ys, ss = m(x, mode="step", output_state=True)
     y1, s1 = m(x[:, :4], output_state=True)
     y2, s2 = m(x[:, 4:], state=s1, output_state=True)
@@ -95,6 +96,14 @@ def test_padding_never_reaches_state_or_outputs(gating, boundary, readout):
     assert _diff(yi[:, [0, 1, 5, 6]], y[:, 4:]) < 1e-11
     for k in st:
         assert _diff(si[k], st[k]) < 1e-11
+
+
+@pytest.mark.parametrize("gating,boundary", [("none", "dense"), ("qkv", "diagonal")])
+def test_fft_fir_readout_matches_steps_and_padding(monkeypatch, gating, boundary):
+    """Long filters take the FFT path (S >= FFT_MIN_TAPS); the tests above, with S = 4, cover conv1d."""
+    monkeypatch.setattr(lbc, "FFT_MIN_TAPS", 1)
+    test_parallel_step_and_split_agree(gating, boundary, "fir")
+    test_padding_never_reaches_state_or_outputs(gating, boundary, "fir")
 
 
 def test_a_row_without_tokens_keeps_its_state():

@@ -180,7 +180,7 @@ def test_cache_holds_fixed_size_substrate(ids):
     out = m(ids, use_cache=True)
     assert isinstance(out.cache, WaveCache) and out.cache.seen_tokens == 9
     sub, mem = out.cache.get_state(0, "substrate"), out.cache.get_state(0, "memory")
-    assert sub.shape == (2, 2, 4, 8) and mem.shape == (2, 2, 1, 64)  # (B, H, S, D), (B, H, 1, D*D)
+    assert sub.shape == (2, 2, 4, 8) and mem.shape == (2, 2, 8, 8)  # (B, H, S, D), (B, H, D, D)
     longer = m(torch.randint(1, VOCAB, (2, 40)), use_cache=True).cache
     assert longer.get_state(1, "substrate").shape == sub.shape and longer.get_state(1, "memory").shape == mem.shape
     # the substrate is the last S values of the layer's wave (the scan's start column at each step)

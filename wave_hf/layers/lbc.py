@@ -15,8 +15,9 @@ columns with a learned per-wave filter ``y_t = sum_{j<S} c_j * z_{t-j}`` (H3's s
 
 ``gating`` adds H3's multiplicative structure, ``W_O [q * SSM_diag(shift(k) * v)]`` with the wave substrate in the
 place of the shift SSM: ``q, k, v = W_q x, W_k x, W_v x``; ``kbar = readout(wave(k))``; a per-head first-order decaying
-memory ``M_t = lambda * M_{t-1} + kbar_t v_t^T`` (computed by ``wave_scan`` with S = 1 and a diagonal boundary, so it
-is H3's diagonal SSM with real poles); output ``q_t^T M_t / sqrt(D)``. Without gating the mixer is
+memory ``M_t = diag(lambda) M_{t-1} + kbar_t v_t^T`` (H3's diagonal SSM with real poles, one decay per key
+dimension; ``wave_hf.ops.decay_memory`` computes it in chunks without materialising the memories); output
+``q_t^T M_t / sqrt(D)``. Without gating the mixer is
 ``W_out readout(wave(W_in x))``; with ``projections=False`` (needs ``hidden_size = H * D``) it is
 ``readout(wave(x))``, so that a one-layer model's input and output maps are the paper's write and read operators and
 nothing else.
@@ -29,8 +30,8 @@ sum_k ||a_k|| / r = 1``, so the spectral radius is at most ``r^(1/S) < 1``. The 
 afterwards on purpose: the paper's tasks (T1-T4) need eigenvalues exactly on the unit circle, which a squashing
 parameterisation only approaches asymptotically; and the gradient with respect to ``a`` at the shift is
 ``dz_t/da_k = z_{t-k}``, not zero, so training moves it at once (unlike a product parameterisation started at zero).
-The gating memory's decay is ``sigmoid(logit)``, always in (0, 1), initialised at half-lives spread log-uniformly
-over the heads.
+The gating memory's decay is ``sigmoid(logit)``, kept in [exp(LOG_DECAY_MIN), 1) (the range the chunked memory
+is exact for; a half-life of at least 0.17 tokens), initialised at half-lives spread log-uniformly over the heads.
 
 Modes: ``forward`` on a chunk runs the parallel path (``wave_scan`` for the substrate, a depthwise causal convolution
 for the FIR readout): training and prefill. A one-token chunk with a state runs ``step`` (``wave_step``): decoding, at a
@@ -52,12 +53,14 @@ from torch import nn
 from transformers import initialization as init
 
 from wave_hf.models.base import substrate_at_last_token
-from wave_hf.ops import wave_scan, wave_step
+from wave_hf.ops import fft_causal_conv, wave_scan, wave_step
 from wave_hf.ops.companion import companion_matrix
+from wave_hf.ops.decay_memory import LOG_DECAY_MIN, decay_memory, decay_memory_step
 
 BOUNDARY_FORMS = ("none", "diagonal", "dense")
 READOUTS = ("boundary", "fir")
 GATINGS = ("none", "qkv")
+FFT_MIN_TAPS = 32  # the FIR readout runs as an FFT convolution from this many taps on (faster than conv1d on CPU)
 
 __all__ = ["BOUNDARY_FORMS", "GATINGS", "READOUTS", "WaveLBCMixer", "pack_by_mask", "unpack"]
 
@@ -96,7 +99,8 @@ class WaveLBCMixer(nn.Module):
     """LBC wave token mixer: (B, L, hidden_size) -> (B, L, hidden_size), see the module docstring.
 
     State (a dict, what a cache stores per layer): ``"substrate"`` (B, H, S, D) with ``[:, :, j] = z_{t-j}`` (the
-    ``wave_scan`` convention; j = 0 is the newest column) and, with ``gating="qkv"``, ``"memory"`` (B, H, 1, D*D).
+    ``wave_scan`` convention; j = 0 is the newest column) and, with ``gating="qkv"``, ``"memory"`` (B, H, D, D) (key
+    dim first).
     """
 
     def __init__(
@@ -204,11 +208,9 @@ class WaveLBCMixer(nn.Module):
             a = self.boundary[head].detach().float()
         return companion_matrix(a)
 
-    def _memory_decay(self) -> torch.Tensor:
-        """(H, 1, D*D) diagonal boundary of the gating memory (decay of entry (i, j) is that of key dim i)."""
-        H, D = self.num_heads, self.head_dim
-        lam = torch.sigmoid(self.memory_logit)
-        return lam[:, :, None].expand(H, D, D).reshape(H, 1, D * D)
+    def _memory_log_decay(self) -> torch.Tensor:
+        """(H, D) log of the gating memory's decay per key dim, log sigmoid(logit) clamped at ``LOG_DECAY_MIN``."""
+        return F.logsigmoid(self.memory_logit.float()).clamp(min=LOG_DECAY_MIN)
 
     # -- the wave -----------------------------------------------------------------------------------------------------
 
@@ -227,9 +229,13 @@ class WaveLBCMixer(nn.Module):
                 past = u.new_zeros(B, S - 1, H, D)
             else:
                 past = substrate[:, :, : S - 1].flip(2).transpose(1, 2).to(u.dtype)
-            x = torch.cat([past, z], dim=1).reshape(B, S - 1 + L, H * D).transpose(1, 2)
-            w = self.fir.to(u.dtype).permute(0, 2, 1).reshape(H * D, 1, S).flip(-1)
-            y = F.conv1d(x, w, groups=H * D).transpose(1, 2).reshape(B, L, H, D)
+            x = torch.cat([past, z], dim=1)
+            if S >= FFT_MIN_TAPS:  # FFT: O(log L) per value instead of O(S); exact up to rounding (a finite filter)
+                y = fft_causal_conv(x, self.fir.transpose(0, 1).to(u.dtype))[:, S - 1 :]
+            else:
+                w = self.fir.to(u.dtype).permute(0, 2, 1).reshape(H * D, 1, S).flip(-1)
+                y = F.conv1d(x.reshape(B, S - 1 + L, H * D).transpose(1, 2), w, groups=H * D)
+                y = y.transpose(1, 2).reshape(B, L, H, D)
         else:
             y = z
         new_state = substrate_at_last_token(z, substrate, packed_mask, S).contiguous() if want_state else None
@@ -288,12 +294,12 @@ class WaveLBCMixer(nn.Module):
         if self.gating == "qkv":
             q, k, v = proj.view(B, L, 3, H, D).unbind(2)
             kbar, sub = self._wave_parallel(k, state.get("substrate"), packed_mask, output_state)
-            kv = (kbar.unsqueeze(-1) * v.unsqueeze(-2)).reshape(B, L, H, D * D)
-            mem0 = state.get("memory")
-            memory, _ = wave_scan(kv, self._memory_decay().to(kv.dtype), None if mem0 is None else mem0.to(kv.dtype))
-            y = torch.einsum("blhi,blhij->blhj", q, memory.view(B, L, H, D, D)) * D**-0.5
+            lengths = None if packed_mask is None else packed_mask.bool().sum(1)  # real tokens are packed to the front
+            y, mem = decay_memory(q, kbar, v, self._memory_log_decay(), state.get("memory"),
+                                  output_final_state=output_state, lengths=lengths)
+            y = y * D**-0.5
             if output_state:
-                new_state["memory"] = substrate_at_last_token(memory, mem0, packed_mask, 1).contiguous()
+                new_state["memory"] = mem
         else:
             u = proj.view(B, L, H, D)
             y, sub = self._wave_parallel(u, state.get("substrate"), packed_mask, output_state)
@@ -317,13 +323,11 @@ class WaveLBCMixer(nn.Module):
         if self.gating == "qkv":
             q, k, v = proj.view(B, 3, H, D).unbind(1)
             kbar, sub = self._wave_step(k, state.get("substrate"))
-            kv = (kbar.unsqueeze(-1) * v.unsqueeze(-2)).reshape(B, H, D * D)
             mem = state.get("memory")
             if mem is None:
-                mem = kv.new_zeros(B, H, 1, D * D)
-            m_t, new_mem = wave_step(kv, self._memory_decay().to(kv.dtype), mem.to(kv.dtype))
-            y = torch.einsum("bhi,bhij->bhj", q, m_t.view(B, H, D, D)) * D**-0.5
-            new_state["memory"] = new_mem
+                mem = kbar.new_zeros(B, H, D, D)
+            y, new_state["memory"] = decay_memory_step(q, kbar, v, self._memory_log_decay(), mem)
+            y = y * D**-0.5
         else:
             y, sub = self._wave_step(proj.view(B, H, D), state.get("substrate"))
         new_state["substrate"] = sub

@@ -1,0 +1,172 @@
+"""Decaying outer-product memory: the gating memory of the LBC mixer (H3's diagonal SSM with real poles, run on
+``k v^T``; a linear attention with a fixed per-key-dimension decay).
+
+    M_t = diag(lambda) M_{t-1} + k_t v_t^T,    y_t = M_t^T q_t        (lambda = exp(log_decay), per head and key dim)
+
+``decay_memory`` (training / prefill) never materialises the (L, K, V) memories: time is cut into chunks of ``c``
+steps and, for t in chunk [b, b + c),
+
+    y_t = sum_{b <= s <= t} (q_t . (lambda^(t-s) * k_s)) v_s  +  (lambda^(t-b+1) * q_t)^T M_{b-1},
+    M_{b+c-1} = lambda^c * M_{b-1} + sum_s (lambda^(b+c-1-s) * k_s) v_s^T.
+
+The intra-chunk part is two batched matmuls after splitting lambda^(t-s) = lambda^(t-m) lambda^(m-s) about the chunk
+middle m; the exponents stay within (c-1)/2 * |log_decay|, which is why ``log_decay`` must lie in
+[``LOG_DECAY_MIN``, 0] (lambda >= 0.018: a half-life of at least 0.17 steps). Only the hand-off of the (K, V)
+memory between chunks is a scan over L / c chunks, done in log2(L / c) doubling steps. Gradients come from autograd through these few large ops.
+Arithmetic runs in float32 (float64 for float64 inputs).
+
+``decay_memory_step`` is one step of the recurrence (decoding) and ``decay_memory_reference`` the plain loop the fast
+path is tested against.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .validation import _check_device, _check_tensor
+
+LOG_DECAY_MIN = -4.0
+CHUNK = 32
+
+__all__ = ["LOG_DECAY_MIN", "decay_memory", "decay_memory_reference", "decay_memory_step"]
+
+
+def _check(fn: str, q, k, v, log_decay, memory, memory_name: str, has_time: bool) -> tuple[int, ...]:
+    lead = "(B, L, H, {})" if has_time else "(B, H, {})"
+    q = _check_tensor(fn, "q", q, lead.format("K"))
+    k = _check_tensor(fn, "k", k, lead.format("K"))
+    v = _check_tensor(fn, "v", v, lead.format("V"))
+    rank = 4 if has_time else 3
+    if q.dim() != rank:
+        raise ValueError(f"{fn}: `q` must have shape {lead.format('K')}; got {tuple(q.shape)}")
+    if k.shape != q.shape:
+        raise ValueError(f"{fn}: `k` must have the shape of `q` {tuple(q.shape)}; got {tuple(k.shape)}")
+    if v.dim() != rank or v.shape[:-1] != q.shape[:-1]:
+        raise ValueError(f"{fn}: `v` must have shape {tuple(q.shape[:-1]) + ('V',)}; got {tuple(v.shape)}")
+    H, K, V = q.shape[-2], q.shape[-1], v.shape[-1]
+    log_decay = _check_tensor(fn, "log_decay", log_decay, f"(H, K) = ({H}, {K})")
+    if tuple(log_decay.shape) != (H, K):
+        raise ValueError(f"{fn}: `log_decay` must have shape (H, K) = ({H}, {K}); got {tuple(log_decay.shape)}")
+    for name, x in (("k", k), ("v", v), ("log_decay", log_decay)):
+        _check_device(fn, name, x, "q", q)
+    if not torch.compiler.is_compiling():
+        low, high = log_decay.aminmax()
+        if not (low >= LOG_DECAY_MIN and high <= 0):  # also catches nan
+            raise ValueError(
+                f"{fn}: `log_decay` must lie in [LOG_DECAY_MIN, 0] = [{LOG_DECAY_MIN}, 0] (decays in [0.018, 1]); "
+                f"got values in [{low.item():.4g}, {high.item():.4g}]"
+            )
+    if memory is not None:
+        memory = _check_tensor(fn, memory_name, memory, f"(B, H, K, V) = ({q.shape[0]}, {H}, {K}, {V})")
+        if tuple(memory.shape) != (q.shape[0], H, K, V):
+            raise ValueError(
+                f"{fn}: `{memory_name}` must have shape (B, H, K, V) = ({q.shape[0]}, {H}, {K}, {V}); "
+                f"got {tuple(memory.shape)}"
+            )
+        _check_device(fn, memory_name, memory, "q", q)
+    return q.shape[0], H, K, V
+
+
+def _dtype(*xs: torch.Tensor | None) -> torch.dtype:
+    return torch.float64 if any(x is not None and x.dtype == torch.float64 for x in xs) else torch.float32
+
+
+def decay_memory(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    log_decay: torch.Tensor,
+    initial_memory: torch.Tensor | None = None,
+    *,
+    output_final_state: bool = False,
+    lengths: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Chunked decaying memory (module docstring).
+
+    Args:
+        q, k: (B, L, H, K); v: (B, L, H, V); log_decay: (H, K) in [LOG_DECAY_MIN, 0];
+        initial_memory: (B, H, K, V) memory before the sequence (None: zeros);
+        lengths: (B,) integers in [0, L]: the final memory of row b is the one after its first ``lengths[b]`` steps
+            (right padding never reaches it); None: all L steps.
+    Returns:
+        y (B, L, H, V) in q's dtype and, with ``output_final_state``, the final memory (B, H, K, V).
+    """
+    B, H, K, V = _check("decay_memory", q, k, v, log_decay, initial_memory, "initial_memory", True)
+    L = q.shape[1]
+    if L == 0:
+        raise ValueError("decay_memory: the sequence length of `q` must be at least 1")
+    if lengths is not None and (lengths.dim() != 1 or lengths.shape[0] != B or lengths.is_floating_point()):
+        raise ValueError(f"decay_memory: `lengths` must be an integer tensor of shape (B,) = ({B},); got "
+                         f"{lengths.dtype} {tuple(lengths.shape)}")
+    dtype = _dtype(q, k, v, log_decay, initial_memory)
+    c = min(CHUNK, L)
+    n = -(-L // c)
+
+    def chunks(x: torch.Tensor) -> torch.Tensor:  # (B, L, H, F) -> (B, H, n, c, F), zero-padded at the end
+        x = x.to(dtype).transpose(1, 2)
+        if n * c != L:
+            x = torch.cat([x, x.new_zeros(B, H, n * c - L, x.shape[-1])], dim=2)
+        return x.reshape(B, H, n, c, x.shape[-1])
+
+    qc, kc, vc = chunks(q), chunks(k), chunks(v)
+    w = log_decay.to(dtype)[:, None, None, :]  # (H, 1, 1, K)
+    pos = torch.arange(c, device=q.device, dtype=dtype)[:, None]  # (c, 1)
+    half = (pos - (c - 1) / 2) * w  # (H, 1, c, K): (t - m) log lambda
+    scores = (qc * half.exp()) @ (kc * (-half).exp()).transpose(-1, -2)  # (B, H, n, c, c): q_t . lambda^(t-s) k_s
+    causal = torch.ones(c, c, dtype=torch.bool, device=q.device).tril()
+    y = torch.where(causal, scores, 0.0) @ vc
+    # the memory entering each chunk, then its contribution lambda^(t-b+1) q_t . M_{b-1}
+    chunk_kv = (kc * ((c - 1 - pos) * w).exp()).transpose(-1, -2) @ vc  # (B, H, n, K, V)
+    # memory after chunk i from zero: P_i = sum_{m <= i} lambda^(c(i-m)) chunk_kv_m, an inclusive scan over the chunks
+    # in log2(n) doubling steps (each adds the partial sums 2^j chunks back, decayed by lambda^(c 2^j))
+    acc, step, decay = chunk_kv, 1, (c * w).exp()[..., None]  # decay: (H, 1, 1, K, 1)
+    while step < n - 1:
+        acc = torch.cat([acc[:, :, :step], acc[:, :, step:] + decay[:, 0] * acc[:, :, :-step]], dim=2)
+        step, decay = 2 * step, decay * decay
+    entering = torch.cat([acc.new_zeros(B, H, 1, K, V), acc[:, :, : n - 1]], dim=2)  # M_{b-1} for every chunk start b
+    if initial_memory is not None:
+        chunk_start = torch.arange(n, device=q.device, dtype=dtype)[:, None]
+        entering = entering + (c * chunk_start * w[:, 0]).exp()[..., None] * initial_memory.to(dtype)[:, :, None]
+    y = y + (qc * ((pos + 1) * w).exp()) @ entering
+    y = y.reshape(B, H, n * c, V)[:, :, :L].transpose(1, 2).to(q.dtype)
+    if not output_final_state:
+        return y, None
+    # M after n_b steps = lambda^n_b M_0 + sum_{s < n_b} lambda^(n_b-1-s) k_s v_s^T, straight from the inputs
+    steps = torch.full((B,), L, device=q.device) if lengths is None else lengths.to(q.device)
+    age = (steps[:, None] - 1 - torch.arange(L, device=q.device)).to(dtype)  # (B, L): n_b - 1 - s
+    weight = (age.clamp(min=0)[:, None, :, None] * w[None, :, 0]).exp() * (age >= 0)[:, None, :, None]
+    kw = k.to(dtype).transpose(1, 2) * weight  # (B, H, L, K)
+    final = kw.transpose(-1, -2) @ v.to(dtype).transpose(1, 2)
+    if initial_memory is not None:
+        final = final + (steps.to(dtype)[:, None, None] * w[None, :, 0, 0]).exp()[..., None] * initial_memory.to(dtype)
+    return y, final.to(q.dtype)
+
+
+def decay_memory_step(
+    q_t: torch.Tensor, k_t: torch.Tensor, v_t: torch.Tensor, log_decay: torch.Tensor, memory: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One step: q_t, k_t (B, H, K), v_t (B, H, V), memory (B, H, K, V) -> (y_t (B, H, V), new memory)."""
+    _check("decay_memory_step", q_t, k_t, v_t, log_decay, memory, "memory", False)
+    dtype = _dtype(q_t, k_t, v_t, log_decay, memory)
+    kv = k_t.to(dtype)[..., None] * v_t.to(dtype)[..., None, :]
+    new = log_decay.to(dtype).exp()[..., None] * memory.to(dtype) + kv
+    y = (q_t.to(dtype)[..., None, :] @ new).squeeze(-2)
+    return y.to(q_t.dtype), new.to(memory.dtype)
+
+
+def decay_memory_reference(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    log_decay: torch.Tensor,
+    initial_memory: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The definition, a loop over time in the inputs' dtype: (y (B, L, H, V), final memory (B, H, K, V))."""
+    B, H, K, V = _check("decay_memory_reference", q, k, v, log_decay, initial_memory, "initial_memory", True)
+    lam = log_decay.exp()[..., None]
+    mem = q.new_zeros(B, H, K, V) if initial_memory is None else initial_memory
+    ys = []
+    for t in range(q.shape[1]):
+        mem = lam * mem + k[:, t, :, :, None] * v[:, t, :, None, :]
+        ys.append(torch.einsum("bhk,bhkv->bhv", q[:, t], mem))
+    return torch.stack(ys, dim=1), mem
