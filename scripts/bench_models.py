@@ -234,6 +234,14 @@ class Row:
     notes: list[str] = field(default_factory=list)
 
 
+def one_row_seconds(model: torch.nn.Module, batch: int, length: int, vocab: int, limit: float) -> float:
+    """Time of a training step on one row (0 when the batch is one row): a full step costs at least batch times
+    this, so a slow model is reported as timed out without running a step that would take minutes."""
+    if batch == 1:
+        return 0.0
+    return timed(train_step_fn(model, 1, length, vocab), 1, limit)[0][0]
+
+
 def projected_over(history: dict[str, tuple[int, float]], key: str, length: int, limit: float) -> bool:
     """A shorter length already took ``t`` seconds; cost per step grows at least linearly in L."""
     if key not in history:
@@ -263,6 +271,10 @@ def run(args: argparse.Namespace) -> list[Row]:
             if projected_over(history, key, length, args.row_limit):
                 row.train_tok_s = row.train_peak_mib = TIMED_OUT
                 row.notes.append("train projected past the row limit")
+            elif (probe := one_row_seconds(model, batch, length, size.vocab, args.row_limit)) * batch > args.row_limit:
+                row.train_tok_s = row.train_peak_mib = TIMED_OUT
+                row.notes.append(f"train projected from a 1-row step ({probe:.1f} s x {batch} rows)")
+                history[key] = (length, probe * batch)
             else:
                 step = train_step_fn(model, batch, length, size.vocab)
                 with PeakRSS() as mem:

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# GPU check of the wave scan core (ops issue, section 5): the CUDA-only tests and the scan benchmark on one GPU.
+# GPU check: the CUDA-only tests, the scan benchmark and the model benchmark at GPU sizes, on one GPU.
 #
 #   scripts/gpu_check.sh            # from the repository root, on a machine with a CUDA GPU, torch and triton
 #
 # Installs nothing heavy: torch (CUDA build) and triton must already be importable; wave_hf itself is installed with
 # `pip install -e . --no-deps` if it is not importable. Runs `pytest -m cuda tests/ops` (compiled Triton kernels:
-# TRITON_INTERPRET=0) and `scripts/bench_scan.py --device cuda` (Triton vs chunked vs FFT conv, achieved HBM GB/s).
-# Budget: under 8 minutes (each step has its own timeout). Output: a short summary at the end.
+# TRITON_INTERPRET=0), `scripts/bench_scan.py --device cuda` (Triton vs chunked vs FFT conv, achieved HBM GB/s) and
+# `scripts/bench_models.py` at ~125M parameters in bf16 up to L = 16k (Mamba uses the mamba_ssm kernels when that
+# package is installed; peers that are not installed are listed, the machine has no network to fetch them).
+# Budget: under 12 minutes (each step has its own timeout). Output: a short summary at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,7 +45,24 @@ bench_rc=${PIPESTATUS[0]}
 set -e
 [ "$bench_rc" -eq 0 ] || status=1
 
+echo "== peers installed on this machine"
+"$PY" - <<'EOF' | tee "$OUT/peers.txt"
+import importlib.util
+for name in ("fla", "mamba_ssm", "causal_conv1d", "flash_attn"):
+    print(f"{name}: {'installed' if importlib.util.find_spec(name) else 'not installed'}")
+EOF
+
+echo "== model benchmark: scripts/bench_models.py --device cuda (125M, bf16)"
+set +e
+timeout 270 "$PY" scripts/bench_models.py --device cuda --dtype bfloat16 --hidden 768 --layers 12 --heads 12 \
+  --vocab 32000 --lengths 2048 8192 16384 --tokens-per-step 16384 --window-tokens-per-step 16384 --row-limit 30 \
+  --out "$OUT/bench_models" 2>&1 | tee "$OUT/bench_models.log"
+models_rc=${PIPESTATUS[0]}
+set -e
+[ "$models_rc" -eq 0 ] || status=1
+
 echo "== summary"
 echo "cuda tests: $(grep -Eo '[0-9]+ (passed|failed|skipped|error)[^=]*' "$OUT/pytest_cuda.log" | tail -1) (exit $test_rc)"
 echo "benchmark: exit $bench_rc, table in $OUT/bench_cuda.md"
+echo "model benchmark: exit $models_rc, table in $OUT/bench_models/bench_models.md"
 exit $status

@@ -8,8 +8,8 @@ import itertools
 import pytest
 import torch
 
-from wave_hf.layers.common import MLP, RMSNorm
 from wave_hf.layers import lbc
+from wave_hf.layers.common import MLP, RMSNorm
 from wave_hf.layers.lbc import WaveLBCMixer, pack_by_mask, unpack
 from wave_hf.ops import wave_scan_reference
 

@@ -110,3 +110,15 @@ def test_bad_inputs_name_the_argument():
         decay_memory(q.long(), k, v, w)
     with pytest.raises(ValueError, match=r"`memory` must have shape"):
         decay_memory_step(q[:, 0], k[:, 0], v[:, 0], w, m0[:1])
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_cuda_matches_the_float64_reference(dtype):
+    case = inputs(2, 130, 3, 16, 16)
+    ref = outputs_and_grads(decay_memory_reference, *case)
+    got = outputs_and_grads(chunked, *(x.cuda().to(dtype) for x in case))
+    tol = 1e-5 if dtype == torch.float32 else 3e-2
+    names = ["y", "final", "grad q", "grad k", "grad v", "grad log_decay", "grad initial"]
+    for name, x, r in zip(names, got, ref):
+        assert rel_err(x.cpu(), r) < tol, name

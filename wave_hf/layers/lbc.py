@@ -210,7 +210,8 @@ class WaveLBCMixer(nn.Module):
 
     def _memory_log_decay(self) -> torch.Tensor:
         """(H, D) log of the gating memory's decay per key dim, log sigmoid(logit) clamped at ``LOG_DECAY_MIN``."""
-        return F.logsigmoid(self.memory_logit.float()).clamp(min=LOG_DECAY_MIN)
+        logit = self.memory_logit
+        return F.logsigmoid(logit.to(torch.promote_types(logit.dtype, torch.float32))).clamp(min=LOG_DECAY_MIN)
 
     # -- the wave -----------------------------------------------------------------------------------------------------
 

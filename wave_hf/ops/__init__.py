@@ -2,15 +2,20 @@
 
 ``wave_scan`` (training / prefill) and ``wave_step`` (decoding) are the public ops; ``wave_scan_reference`` and
 ``wave_step_reference`` are the plain definitions the fast backends are tested against; ``fft_causal_conv`` is the
-pure-shift (H3 FlashConv) baseline of the benchmark.
+pure-shift (H3 FlashConv) baseline of the benchmark. ``decay_memory`` / ``decay_memory_step`` (reference:
+``decay_memory_reference``) are the decaying outer-product memory of the LBC mixer's ``gating="qkv"``.
 """
 
+from .decay_memory import decay_memory, decay_memory_reference, decay_memory_step
 from .fft_conv import fft_causal_conv
 from .reference import wave_scan_reference, wave_step_reference
 from .scan import BACKENDS, wave_scan, wave_step
 
 __all__ = [
     "BACKENDS",
+    "decay_memory",
+    "decay_memory_reference",
+    "decay_memory_step",
     "fft_causal_conv",
     "wave_scan",
     "wave_scan_reference",

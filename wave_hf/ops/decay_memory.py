@@ -11,9 +11,9 @@ steps and, for t in chunk [b, b + c),
 
 The intra-chunk part is two batched matmuls after splitting lambda^(t-s) = lambda^(t-m) lambda^(m-s) about the chunk
 middle m; the exponents stay within (c-1)/2 * |log_decay|, which is why ``log_decay`` must lie in
-[``LOG_DECAY_MIN``, 0] (lambda >= 0.018: a half-life of at least 0.17 steps). Only the hand-off of the (K, V)
-memory between chunks is a scan over L / c chunks, done in log2(L / c) doubling steps. Gradients come from autograd through these few large ops.
-Arithmetic runs in float32 (float64 for float64 inputs).
+[``LOG_DECAY_MIN``, 0] (lambda >= 0.018: a half-life of at least 0.17 steps). The hand-off of the (K, V) memory
+between chunks is a scan over the L / c chunks in log2(L / c) doubling steps. Gradients come from autograd through
+these few large ops. Arithmetic runs in float32 (float64 for float64 inputs).
 
 ``decay_memory_step`` is one step of the recurrence (decoding) and ``decay_memory_reference`` the plain loop the fast
 path is tested against.
