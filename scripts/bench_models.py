@@ -25,6 +25,8 @@ import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -145,9 +147,11 @@ def _sync() -> None:
         torch.cuda.synchronize()
 
 
-def train_step_fn(model: torch.nn.Module, batch: int, length: int, vocab: int) -> Callable[[], None]:
+def train_step_fn(
+    model: torch.nn.Module, batch: int, length: int, vocab: int, opt: torch.optim.Optimizer | None = None
+) -> Callable[[], None]:
     device = next(model.parameters()).device
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    opt = opt or torch.optim.AdamW(model.parameters(), lr=1e-4)
     ids = torch.randint(0, vocab, (batch, length), device=device)
     model.train()
 
@@ -250,61 +254,117 @@ def projected_over(history: dict[str, tuple[int, float]], key: str, length: int,
     return prev_t * length / prev_len > limit
 
 
+def size_of(args: argparse.Namespace) -> Size:
+    return Size(vocab=args.vocab, hidden=args.hidden, layers=args.layers, heads=args.heads, history=args.history)
+
+
 def run(args: argparse.Namespace) -> list[Row]:
-    size = Size(vocab=args.vocab, hidden=args.hidden, layers=args.layers, heads=args.heads, history=args.history)
-    max_len = max(args.lengths) + args.decode_tokens + 8
+    size = size_of(args)
+    max_len = max(args.lengths + args.decode_prompts) + args.decode_tokens + 8
     dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[args.dtype]
     models = {name: build_model(name, size, max_len).to(args.device, dtype) for name in args.models}
     rows: dict[tuple[str, int], Row] = {}
     history: dict[str, tuple[int, float]] = {}
-    for length in args.lengths:
+    for length in sorted(set(args.lengths) | set(args.decode_prompts)):
         for name in args.models:  # alternate models within each length
             model = models[name]
             row = rows.setdefault((name, length), Row(name, length, params=n_params(model)))
-            # the exact window substrate recomputes every S-window: activations are S times a transformer's, so it
-            # trains on fewer tokens per step (tokens/s stays comparable; the note says so)
-            tokens = args.window_tokens_per_step if name == "wave_sbc_window" else args.tokens_per_step
-            batch = max(1, tokens // length)
-            if tokens != args.tokens_per_step:
-                row.notes.append(f"train batch {batch} x {length}")
-            key = f"train/{name}"
-            if projected_over(history, key, length, args.row_limit):
-                row.train_tok_s = row.train_peak_mib = TIMED_OUT
-                row.notes.append("train projected past the row limit")
-            elif (probe := one_row_seconds(model, batch, length, size.vocab, args.row_limit)) * batch > args.row_limit:
-                row.train_tok_s = row.train_peak_mib = TIMED_OUT
-                row.notes.append(f"train projected from a 1-row step ({probe:.1f} s x {batch} rows)")
-                history[key] = (length, probe * batch)
-            else:
-                step = train_step_fn(model, batch, length, size.vocab)
-                with PeakRSS() as mem:
-                    times, out = timed(step, 1, args.row_limit)  # warm-up run doubles as the memory probe
-                if out:
-                    row.train_tok_s, row.train_peak_mib = TIMED_OUT, round(mem.extra_mib, 1)
-                else:
-                    times, out = timed(step, args.repeats, args.row_limit)
-                    row.train_tok_s = TIMED_OUT if out else round(batch * length / statistics.median(times), 1)
-                    row.train_peak_mib = round(mem.extra_mib, 1)
-                history[key] = (length, times[-1])
-                del step
-                gc.collect()
-            key = f"decode/{name}"
-            if projected_over(history, key, length, args.row_limit):
-                row.prefill_s = row.decode_ms = row.cache_mib = TIMED_OUT
-                row.notes.append("prefill projected past the row limit")
-                continue
-            results = []
-            for _ in range(args.repeats):
-                t0 = time.perf_counter()
-                results.append(decode(model, length, args.decode_tokens, size.vocab))
-                if time.perf_counter() - t0 > args.row_limit:
-                    break
-            row.prefill_s = round(statistics.median(r[0] for r in results), 4)
-            row.decode_ms = round(statistics.median(r[1] for r in results), 3)
-            row.cache_mib = round(results[-1][2] / 2**20, 3)
-            history[key] = (length, results[-1][0])
+            if length in args.lengths:
+                train_row(args, name, model, size, length, row, history)
+            if length in args.decode_prompts:
+                decode_row(args, name, model, size, length, row, history)
             print(f"  done {name} L={length}", flush=True)
     return list(rows.values())
+
+
+def train_row(args, name: str, model: torch.nn.Module, size: Size, length: int, row: Row, history: dict) -> None:
+    """Training tokens/s (median of ``args.repeats`` steps) and peak memory of one step at this length."""
+    # the exact window substrate recomputes every S-window: activations are S times a transformer's, so it trains on
+    # fewer tokens per step (tokens/s stays comparable; the note says so)
+    tokens = args.window_tokens_per_step if name == "wave_sbc_window" else args.tokens_per_step
+    batch = max(1, tokens // length)
+    if tokens != args.tokens_per_step:
+        row.notes.append(f"train batch {batch} x {length}")
+    key = f"train/{name}"
+    if projected_over(history, key, length, args.row_limit):
+        row.train_tok_s = row.train_peak_mib = TIMED_OUT
+        row.notes.append("train projected past the row limit")
+        return
+    probe = one_row_seconds(model, batch, length, size.vocab, args.row_limit)
+    if probe * batch > args.row_limit:
+        row.train_tok_s = row.train_peak_mib = TIMED_OUT
+        row.notes.append(f"train projected from a 1-row step ({probe:.1f} s x {batch} rows)")
+        history[key] = (length, probe * batch)
+        return
+    step = train_step_fn(model, batch, length, size.vocab)
+    with PeakRSS() as mem:
+        times, out = timed(step, 1, args.row_limit)  # the warm-up run doubles as the (GPU) memory probe
+    if not out:
+        times, out = timed(step, args.repeats, args.row_limit)
+    row.train_tok_s = TIMED_OUT if out else round(batch * length / statistics.median(times), 1)
+    if args.device == "cpu":
+        row.train_peak_mib = fresh_process_train_memory(args, name, length, batch)
+    else:
+        row.train_peak_mib = round(mem.extra_mib, 1)
+    history[key] = (length, times[-1])
+    del step
+    gc.collect()
+
+
+def fresh_process_train_memory(args, name: str, length: int, batch: int) -> float | str:
+    """CPU peak memory of one training step: the growth of peak RSS (VmHWM) in a fresh process, from after a warm-up
+    step on 16 tokens (model, gradients and optimizer state allocated) to after the full step. In the benchmark's own
+    process freed blocks stay cached by the allocator, so RSS there under-reports later and shorter rows."""
+    spec = {"model": name, "length": length, "batch": batch, "size": vars(size_of(args)), "dtype": args.dtype}
+    try:
+        out = subprocess.run([sys.executable, __file__, "--memory-probe", json.dumps(spec)], capture_output=True,
+                             text=True, timeout=10 * args.row_limit, check=True)
+    except subprocess.TimeoutExpired:
+        return TIMED_OUT
+    return round(float(out.stdout.strip().splitlines()[-1]), 1)
+
+
+def _vm_kib(field: str) -> int:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(field + ":"))
+
+
+def memory_probe(spec: dict) -> float:
+    """The body of ``fresh_process_train_memory`` (run with ``--memory-probe``): MiB of peak RSS growth."""
+    size = Size(**spec["size"])
+    dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[spec["dtype"]]
+    model = build_model(spec["model"], size, spec["length"] + 8).to(dtype)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    train_step_fn(model, 1, 16, size.vocab, opt)()
+    step = train_step_fn(model, spec["batch"], spec["length"], size.vocab, opt)
+    gc.collect()
+    try:  # reset the peak to the current RSS (Linux >= 4.0); without it the warm-up peak, far smaller, stays
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+    base = _vm_kib("VmRSS")
+    step()
+    return (_vm_kib("VmHWM") - base) / 1024
+
+
+def decode_row(args, name: str, model: torch.nn.Module, size: Size, length: int, row: Row, history: dict) -> None:
+    """Prefill time of a ``length``-token prompt, decode ms/token after it and the cache's size."""
+    key = f"decode/{name}"
+    if projected_over(history, key, length, args.row_limit):
+        row.prefill_s = row.decode_ms = row.cache_mib = TIMED_OUT
+        row.notes.append("prefill projected past the row limit")
+        return
+    results = []
+    for _ in range(args.repeats):
+        t0 = time.perf_counter()
+        results.append(decode(model, length, args.decode_tokens, size.vocab))
+        if time.perf_counter() - t0 > args.row_limit:
+            break
+    row.prefill_s = round(statistics.median(r[0] for r in results), 4)
+    row.decode_ms = round(statistics.median(r[1] for r in results), 3)
+    row.cache_mib = round(results[-1][2] / 2**20, 3)
+    history[key] = (length, results[-1][0])
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -384,7 +444,9 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="small sizes and lengths, finishes in under 2 minutes")
     p.add_argument("--models", nargs="+", default=MODELS, choices=MODELS)
-    p.add_argument("--lengths", nargs="+", type=int, default=[512, 2048, 8192])
+    p.add_argument("--lengths", nargs="+", type=int, default=[512, 2048, 8192], help="training sequence lengths")
+    p.add_argument("--decode-prompts", nargs="+", type=int, default=[128, 2048, 8192],
+                   help="prompt lengths for prefill and decode")
     p.add_argument("--tokens-per-step", type=int, default=8192, help="batch = tokens_per_step // L")
     p.add_argument("--window-tokens-per-step", type=int, default=1024,
                    help="tokens per training step for wave_sbc_window (its activations are S times larger)")
@@ -399,9 +461,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     p.add_argument("--out", type=Path, default=Path("outputs/bench_models"))
+    p.add_argument("--memory-probe", help=argparse.SUPPRESS)  # internal: one fresh-process memory measurement
     args = p.parse_args(argv)
+    if args.memory_probe:
+        torch.set_num_threads(1)
+        print(memory_probe(json.loads(args.memory_probe)))
+        return
     if args.quick:
         args.lengths, args.tokens_per_step, args.window_tokens_per_step, args.repeats = [128, 512], 1024, 512, 3
+        args.decode_prompts = [128, 512]
         args.hidden, args.layers, args.heads, args.vocab, args.decode_tokens, args.row_limit = 128, 2, 4, 2048, 8, 15.0
     args.out.mkdir(parents=True, exist_ok=True)
     info = machine()

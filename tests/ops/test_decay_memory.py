@@ -1,4 +1,4 @@
-"""The decaying outer-product memory (wave_hf.ops.decay_memory): chunked == reference loop (outputs, final memory and
+"""The decaying outer-product memory (wave_hf.ops.memory): chunked == reference loop (outputs, final memory and
 all gradients), per-row lengths, step == scan, the decay range and the bad inputs."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from tests.ops.helpers import rel_err
-from wave_hf.ops.decay_memory import LOG_DECAY_MIN, decay_memory, decay_memory_reference, decay_memory_step
+from wave_hf.ops.memory import LOG_DECAY_MIN, decay_memory, decay_memory_reference, decay_memory_step
 
 
 def inputs(B, L, H, K, V, dtype=torch.float64, initial=True, seed=0):

@@ -16,7 +16,7 @@ columns with a learned per-wave filter ``y_t = sum_{j<S} c_j * z_{t-j}`` (H3's s
 ``gating`` adds H3's multiplicative structure, ``W_O [q * SSM_diag(shift(k) * v)]`` with the wave substrate in the
 place of the shift SSM: ``q, k, v = W_q x, W_k x, W_v x``; ``kbar = readout(wave(k))``; a per-head first-order decaying
 memory ``M_t = diag(lambda) M_{t-1} + kbar_t v_t^T`` (H3's diagonal SSM with real poles, one decay per key
-dimension; ``wave_hf.ops.decay_memory`` computes it in chunks without materialising the memories); output
+dimension; ``wave_hf.ops.memory`` computes it in chunks without materialising the memories); output
 ``q_t^T M_t / sqrt(D)``. Without gating the mixer is
 ``W_out readout(wave(W_in x))``; with ``projections=False`` (needs ``hidden_size = H * D``) it is
 ``readout(wave(x))``, so that a one-layer model's input and output maps are the paper's write and read operators and
@@ -55,7 +55,7 @@ from transformers import initialization as init
 from wave_hf.models.base import substrate_at_last_token
 from wave_hf.ops import fft_causal_conv, wave_scan, wave_step
 from wave_hf.ops.companion import companion_matrix
-from wave_hf.ops.decay_memory import LOG_DECAY_MIN, decay_memory, decay_memory_step
+from wave_hf.ops.memory import LOG_DECAY_MIN, decay_memory, decay_memory_step
 
 BOUNDARY_FORMS = ("none", "diagonal", "dense")
 READOUTS = ("boundary", "fir")

@@ -6,8 +6,8 @@ pure-shift (H3 FlashConv) baseline of the benchmark. ``decay_memory`` / ``decay_
 ``decay_memory_reference``) are the decaying outer-product memory of the LBC mixer's ``gating="qkv"``.
 """
 
-from .decay_memory import decay_memory, decay_memory_reference, decay_memory_step
 from .fft_conv import fft_causal_conv
+from .memory import decay_memory, decay_memory_reference, decay_memory_step
 from .reference import wave_scan_reference, wave_step_reference
 from .scan import BACKENDS, wave_scan, wave_step
 
