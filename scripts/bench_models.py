@@ -3,15 +3,19 @@
 For WaveLBCForCausalLM, WaveSBCForCausalLM (window and stream substrates) and, from transformers, LlamaForCausalLM
 (sdpa), MambaForCausalLM (its torch path on CPU) and GPT2LMHeadModel (dropout 0), at matched parameter counts:
 
-- training throughput (tokens/s of forward + backward + AdamW step) and peak memory of a training step;
-- prefill time and decode latency per token after prompts of several lengths, and the cache's memory.
+- training throughput (tokens/s of forward + backward + AdamW step, ``--tokens-per-step`` tokens per step) at the
+  ``--lengths`` and the peak memory of a training step (CPU: peak-RSS growth in a fresh process; GPU: peak allocated);
+- prefill time and decode latency per token after prompts of ``--decode-prompts`` tokens, and the cache's memory.
 
-Models run alternately per length and every timing is the median of ``--repeats`` runs (the machine is shared and
-noisy). Rows that would run past ``--row-limit`` seconds are reported as "timed out" (measured, or projected from a
-shorter length when the time per token can only grow), never dropped. Prints a markdown table with ratios to Llama,
-writes a PNG (tokens/s and ms/token against L, log axes) and a JSON of the raw numbers with the machine description.
+Every gated MLP uses Llama's SwiGLU width (2.7 x hidden; GPT-2 keeps its 4 x hidden MLP, one layer fewer), so the
+parameter counts match. Models run
+alternately per length and every timing is the median of ``--repeats`` runs (the machine is shared and noisy). Rows
+that would run past ``--row-limit`` seconds are reported as "timed out" (measured, projected from a one-row step, or
+projected from a shorter length when the time per token can only grow), never dropped. Prints a markdown table with
+ratios to Llama, writes a PNG (tokens/s and ms/token against L, log axes) and a JSON of the raw numbers with the
+machine description.
 
-    python scripts/bench_models.py            # CPU default: ~10M parameters, L in 512, 2048, 8192
+    python scripts/bench_models.py            # CPU default: ~10M parameters, L 512/2048/8192, prompts 128/2048/8192
     python scripts/bench_models.py --quick    # < 2 minutes
     python scripts/bench_models.py --device cuda --dtype bfloat16 --hidden 768 --layers 12 --heads 12 \
         --vocab 32000 --lengths 2048 8192 16384        # ~125M parameters on a GPU (scripts/gpu_check.sh)
@@ -20,6 +24,7 @@ writes a PNG (tokens/s and ms/token against L, log axes) and a JSON of the raw n
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import os
@@ -65,7 +70,7 @@ def build_model(name: str, size: Size, max_len: int) -> torch.nn.Module:
     )
 
     h, n, V = size.hidden, size.layers, size.vocab
-    mlp = int(2.7 * h) // 8 * 8  # Llama's SwiGLU width, for every model with a gated MLP
+    mlp = int(2.7 * h) // 8 * 8  # Llama's SwiGLU width, for every gated MLP
     if name == "wave_lbc":
         cfg = AutoConfig.for_model(
             "wave_lbc", vocab_size=V, hidden_size=h, num_hidden_layers=n, num_heads=h // 16, head_dim=16,
@@ -239,19 +244,20 @@ class Row:
 
 
 def one_row_seconds(model: torch.nn.Module, batch: int, length: int, vocab: int, limit: float) -> float:
-    """Time of a training step on one row (0 when the batch is one row): a full step costs at least batch times
-    this, so a slow model is reported as timed out without running a step that would take minutes."""
+    """CPU time of a (second) training step on one row, 0 when the batch is one row. On a CPU a full step costs at
+    least ``batch`` times this (no idle parallelism to absorb more rows), so a model far too slow for the row limit
+    is reported as timed out without running a step that would take minutes."""
     if batch == 1:
         return 0.0
-    return timed(train_step_fn(model, 1, length, vocab), 1, limit)[0][0]
+    step = train_step_fn(model, 1, length, vocab)
+    step()
+    return timed(step, 1, limit)[0][0]
 
 
-def projected_over(history: dict[str, tuple[int, float]], key: str, length: int, limit: float) -> bool:
-    """A shorter length already took ``t`` seconds; cost per step grows at least linearly in L."""
-    if key not in history:
-        return False
-    prev_len, prev_t = history[key]
-    return prev_t * length / prev_len > limit
+def projected_over(history: dict[str, float], key: str, tokens: int, limit: float) -> bool:
+    """``history[key]``: seconds per token of the same measurement at a shorter length; the time per token does not
+    shrink as L grows, so ``tokens`` tokens take at least that many times as long."""
+    return key in history and history[key] * tokens > limit
 
 
 def size_of(args: argparse.Namespace) -> Size:
@@ -264,16 +270,27 @@ def run(args: argparse.Namespace) -> list[Row]:
     dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[args.dtype]
     models = {name: build_model(name, size, max_len).to(args.device, dtype) for name in args.models}
     rows: dict[tuple[str, int], Row] = {}
-    history: dict[str, tuple[int, float]] = {}
+    history: dict[str, float] = {}
     for length in sorted(set(args.lengths) | set(args.decode_prompts)):
         for name in args.models:  # alternate models within each length
             model = models[name]
             row = rows.setdefault((name, length), Row(name, length, params=n_params(model)))
-            if length in args.lengths:
-                train_row(args, name, model, size, length, row, history)
-            if length in args.decode_prompts:
-                decode_row(args, name, model, size, length, row, history)
+            for wanted, measure, fields in ((args.lengths, train_row, ("train_tok_s", "train_peak_mib")),
+                                            (args.decode_prompts, decode_row, ("prefill_s", "decode_ms", "cache_mib"))):
+                if length not in wanted:
+                    continue
+                try:
+                    measure(args, name, model, size, length, row, history)
+                except (torch.OutOfMemoryError, RuntimeError) as e:  # record it and go on with the other rows
+                    oom = isinstance(e, torch.OutOfMemoryError) or "out of memory" in str(e).lower()
+                    for f in fields:
+                        setattr(row, f, "OOM" if oom else "error")
+                    row.notes.append(f"{measure.__name__}: {str(e).splitlines()[0][:80]}")
+                    gc.collect()
+                    if torch.cuda.is_available():
+                        torch.cuda.empty_cache()
             print(f"  done {name} L={length}", flush=True)
+        write_outputs(args, list(rows.values()))  # after every length: a later crash or timeout keeps these
     return list(rows.values())
 
 
@@ -285,43 +302,49 @@ def train_row(args, name: str, model: torch.nn.Module, size: Size, length: int, 
     batch = max(1, tokens // length)
     if tokens != args.tokens_per_step:
         row.notes.append(f"train batch {batch} x {length}")
-    key = f"train/{name}"
-    if projected_over(history, key, length, args.row_limit):
+    key, tokens = f"train/{name}", batch * length
+    if projected_over(history, key, tokens, args.row_limit):
         row.train_tok_s = row.train_peak_mib = TIMED_OUT
         row.notes.append("train projected past the row limit")
         return
-    probe = one_row_seconds(model, batch, length, size.vocab, args.row_limit)
+    probe = one_row_seconds(model, batch, length, size.vocab, args.row_limit) if args.device == "cpu" else 0.0
     if probe * batch > args.row_limit:
         row.train_tok_s = row.train_peak_mib = TIMED_OUT
         row.notes.append(f"train projected from a 1-row step ({probe:.1f} s x {batch} rows)")
-        history[key] = (length, probe * batch)
+        history[key] = probe / length
         return
     step = train_step_fn(model, batch, length, size.vocab)
-    with PeakRSS() as mem:
-        times, out = timed(step, 1, args.row_limit)  # the warm-up run doubles as the (GPU) memory probe
+    times, out = timed(step, 1, args.row_limit)  # warm-up (allocates the optimizer state)
     if not out:
-        times, out = timed(step, args.repeats, args.row_limit)
-    row.train_tok_s = TIMED_OUT if out else round(batch * length / statistics.median(times), 1)
-    if args.device == "cpu":
+        with PeakRSS() if args.device != "cpu" else contextlib.nullcontext() as mem:
+            times, out = timed(step, args.repeats, args.row_limit)
+    row.train_tok_s = TIMED_OUT if out else round(tokens / statistics.median(times), 1)
+    if out:
+        row.train_peak_mib = TIMED_OUT
+    elif args.device == "cpu":
         row.train_peak_mib = fresh_process_train_memory(args, name, length, batch)
     else:
         row.train_peak_mib = round(mem.extra_mib, 1)
-    history[key] = (length, times[-1])
+    history[key] = times[-1] / tokens
     del step
     gc.collect()
 
 
 def fresh_process_train_memory(args, name: str, length: int, batch: int) -> float | str:
     """CPU peak memory of one training step: the growth of peak RSS (VmHWM) in a fresh process, from after a warm-up
-    step on 16 tokens (model, gradients and optimizer state allocated) to after the full step. In the benchmark's own
-    process freed blocks stay cached by the allocator, so RSS there under-reports later and shorter rows."""
+    step on 16 tokens (model and optimizer state allocated; gradients freed) to after the full step, so gradients and
+    activations count. In the benchmark's own process freed blocks stay cached by the allocator, so RSS there
+    under-reports later and shorter rows."""
     spec = {"model": name, "length": length, "batch": batch, "size": vars(size_of(args)), "dtype": args.dtype}
     try:
         out = subprocess.run([sys.executable, __file__, "--memory-probe", json.dumps(spec)], capture_output=True,
                              text=True, timeout=10 * args.row_limit, check=True)
+        return round(float(out.stdout.strip().splitlines()[-1]), 1)
     except subprocess.TimeoutExpired:
         return TIMED_OUT
-    return round(float(out.stdout.strip().splitlines()[-1]), 1)
+    except (subprocess.CalledProcessError, ValueError, IndexError) as e:
+        tail = (getattr(e, "stderr", "") or "").strip().splitlines()[-1:] or [str(e)]
+        return f"probe failed: {tail[0][:80]}"
 
 
 def _vm_kib(field: str) -> int:
@@ -338,11 +361,11 @@ def memory_probe(spec: dict) -> float:
     train_step_fn(model, 1, 16, size.vocab, opt)()
     step = train_step_fn(model, spec["batch"], spec["length"], size.vocab, opt)
     gc.collect()
-    try:  # reset the peak to the current RSS (Linux >= 4.0); without it the warm-up peak, far smaller, stays
+    try:  # reset the peak to the current RSS (Linux >= 4.0)
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")
-    except OSError:
-        pass
+    except OSError as e:
+        raise RuntimeError(f"cannot reset the peak RSS through /proc/self/clear_refs: {e}") from None
     base = _vm_kib("VmRSS")
     step()
     return (_vm_kib("VmHWM") - base) / 1024
@@ -351,7 +374,7 @@ def memory_probe(spec: dict) -> float:
 def decode_row(args, name: str, model: torch.nn.Module, size: Size, length: int, row: Row, history: dict) -> None:
     """Prefill time of a ``length``-token prompt, decode ms/token after it and the cache's size."""
     key = f"decode/{name}"
-    if projected_over(history, key, length, args.row_limit):
+    if projected_over(history, key, length, args.row_limit):  # prefill: one row of ``length`` tokens
         row.prefill_s = row.decode_ms = row.cache_mib = TIMED_OUT
         row.notes.append("prefill projected past the row limit")
         return
@@ -364,7 +387,7 @@ def decode_row(args, name: str, model: torch.nn.Module, size: Size, length: int,
     row.prefill_s = round(statistics.median(r[0] for r in results), 4)
     row.decode_ms = round(statistics.median(r[1] for r in results), 3)
     row.cache_mib = round(results[-1][2] / 2**20, 3)
-    history[key] = (length, results[-1][0])
+    history[key] = results[-1][0] / length
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -464,25 +487,28 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--memory-probe", help=argparse.SUPPRESS)  # internal: one fresh-process memory measurement
     args = p.parse_args(argv)
     if args.memory_probe:
-        torch.set_num_threads(1)
         print(memory_probe(json.loads(args.memory_probe)))
         return
     if args.quick:
         args.lengths, args.tokens_per_step, args.window_tokens_per_step, args.repeats = [128, 512], 1024, 512, 3
         args.decode_prompts = [128, 512]
         args.hidden, args.layers, args.heads, args.vocab, args.decode_tokens, args.row_limit = 128, 2, 4, 2048, 8, 15.0
+    if args.repeats < 1:
+        p.error("--repeats must be at least 1")
     args.out.mkdir(parents=True, exist_ok=True)
-    info = machine()
-    print(f"machine: {info}", flush=True)
+    print(f"machine: {machine()}", flush=True)
     rows = run(args)
-    table = markdown(rows)
-    print(table)
+    print(markdown(rows))
+    print(f"wrote {args.out}/bench_models.{{md,json,png}}")
+
+
+def write_outputs(args: argparse.Namespace, rows: list[Row]) -> None:
+    """The markdown table, the PNG and the JSON of the raw numbers (with the machine and the arguments)."""
     plot(rows, args.out / "bench_models.png")
     (args.out / "bench_models.json").write_text(json.dumps(
-        {"machine": info, "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        {"machine": machine(), "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
          "rows": [vars(r) for r in rows]}, indent=2))
-    (args.out / "bench_models.md").write_text(table + "\n")
-    print(f"wrote {args.out}/bench_models.{{md,json,png}}")
+    (args.out / "bench_models.md").write_text(markdown(rows) + "\n")
 
 
 if __name__ == "__main__":

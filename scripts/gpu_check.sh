@@ -8,7 +8,7 @@
 # TRITON_INTERPRET=0), `scripts/bench_scan.py --device cuda` (Triton vs chunked vs FFT conv, achieved HBM GB/s) and
 # `scripts/bench_models.py` at ~125M parameters in bf16 up to L = 16k (Mamba uses the mamba_ssm kernels when that
 # package is installed; peers that are not installed are listed, the machine has no network to fetch them).
-# Budget: under 12 minutes (each step has its own timeout). Output: a short summary at the end.
+# Budget: about 11 minutes (timeouts 240 + 180 + 240 s; the model benchmark writes its table after every length). Output: a short summary at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,7 +40,7 @@ set -e
 
 echo "== benchmark: scripts/bench_scan.py --device cuda"
 set +e
-timeout 210 "$PY" scripts/bench_scan.py --device cuda --max-reference-length 1024 2>&1 | tee "$OUT/bench_cuda.md"
+timeout 180 "$PY" scripts/bench_scan.py --device cuda --max-reference-length 1024 2>&1 | tee "$OUT/bench_cuda.md"
 bench_rc=${PIPESTATUS[0]}
 set -e
 [ "$bench_rc" -eq 0 ] || status=1
@@ -54,8 +54,9 @@ EOF
 
 echo "== model benchmark: scripts/bench_models.py --device cuda (125M, bf16)"
 set +e
-timeout 270 "$PY" scripts/bench_models.py --device cuda --dtype bfloat16 --hidden 768 --layers 12 --heads 12 \
-  --vocab 32000 --lengths 2048 8192 16384 --tokens-per-step 16384 --window-tokens-per-step 16384 --row-limit 30 \
+timeout 240 "$PY" scripts/bench_models.py --device cuda --dtype bfloat16 --hidden 768 --layers 12 --heads 12 \
+  --vocab 32000 --lengths 2048 8192 16384 --decode-prompts 128 2048 16384 --tokens-per-step 16384 \
+  --window-tokens-per-step 2048 --row-limit 30 \
   --out "$OUT/bench_models" 2>&1 | tee "$OUT/bench_models.log"
 models_rc=${PIPESTATUS[0]}
 set -e

@@ -106,6 +106,26 @@ def test_fft_fir_readout_matches_steps_and_padding(monkeypatch, gating, boundary
     test_padding_never_reaches_state_or_outputs(gating, boundary, "fir")
 
 
+def test_gating_memory_over_many_chunks_with_padding_and_state():
+    """L = 75 spans several chunks of the decaying memory (wave_hf.ops.memory.CHUNK = 32): parallel == steps, a
+    split continues, and right padding never reaches the memory."""
+    m = make("qkv", "diagonal", "fir")
+    x = torch.randn(2, 75, 12, dtype=torch.double)
+    y, st = m(x, output_state=True)
+    ys, ss = m(x, mode="step", output_state=True)
+    y1, s1 = m(x[:, :40], output_state=True)
+    y2, s2 = m(x[:, 40:], state=s1, output_state=True)
+    assert _diff(ys, y) < 1e-11 and _diff(torch.cat([y1, y2], 1), y) < 1e-11
+    xp = torch.cat([x, 100 * torch.randn(2, 30, 12, dtype=torch.double)], 1)
+    mask = torch.cat([torch.ones(2, 75), torch.zeros(2, 30)], 1)
+    yp, sp = m(xp, attention_mask=mask, output_state=True)
+    assert _diff(yp[:, :75], y) < 1e-11
+    for k in st:
+        assert _diff(ss[k], st[k]) < 1e-11 and _diff(s2[k], st[k]) < 1e-11 and _diff(sp[k], st[k]) < 1e-11
+    assert st["memory"].dtype == torch.float64
+    assert m.bfloat16()(x.bfloat16(), output_state=True)[1]["memory"].dtype == torch.float32  # not bf16
+
+
 def test_a_row_without_tokens_keeps_its_state():
     m = make("qkv", "dense", "fir")
     x = torch.randn(2, 5, 12, dtype=torch.double)

@@ -91,6 +91,15 @@ def test_long_sequence_at_the_strongest_decay_stays_finite_in_float32():
     assert max(errors[:5] + errors[6:]) < 1e-5 and errors[5] < 3e-4, errors
 
 
+def test_autocast_does_not_reach_the_float32_arithmetic():
+    q, k, v, w, m0 = (x.float() for x in inputs(2, 70, 2, 4, 3))
+    plain = decay_memory(q, k, v, w, m0, output_final_state=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = decay_memory(q, k, v, w, m0, output_final_state=True)
+    assert all(torch.equal(a, b) for a, b in zip(plain, mixed))
+    assert mixed[1].dtype == torch.float32  # the memory stays float32
+
+
 def test_bad_inputs_name_the_argument():
     q, k, v, w, m0 = inputs(2, 5, 2, 3, 4)
     with pytest.raises(ValueError, match=r"`k` must have the shape of `q`"):
@@ -106,6 +115,9 @@ def test_bad_inputs_name_the_argument():
             decay_memory(q, k, v, torch.full_like(w, bad))
     with pytest.raises(ValueError, match="`lengths` must be an integer tensor"):
         decay_memory(q, k, v, w, lengths=torch.ones(2))
+    for bad in ([-1, 2], [0, 6]):
+        with pytest.raises(ValueError, match=r"`lengths` must lie in \[0, L = 5\]"):
+            decay_memory(q, k, v, w, output_final_state=True, lengths=torch.tensor(bad))
     with pytest.raises(TypeError, match="`q` must be a floating-point tensor"):
         decay_memory(q.long(), k, v, w)
     with pytest.raises(ValueError, match=r"`memory` must have shape"):

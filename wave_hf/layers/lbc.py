@@ -34,8 +34,8 @@ The gating memory's decay is ``sigmoid(logit)``, kept in [exp(LOG_DECAY_MIN), 1)
 is exact for; a half-life of at least 0.17 tokens), initialised at half-lives spread log-uniformly over the heads.
 
 Modes: ``forward`` on a chunk runs the parallel path (``wave_scan`` for the substrate, a depthwise causal convolution
-for the FIR readout): training and prefill. A one-token chunk with a state runs ``step`` (``wave_step``): decoding, at a
-cost independent of the context length. ``mode=`` forces either.
+for the FIR readout, by FFT from ``FFT_MIN_TAPS`` taps on): training and prefill. A one-token chunk with a state runs
+``step`` (``wave_step``): decoding, at a cost independent of the context length. ``mode=`` forces either.
 
 Padding: with an ``attention_mask`` the real tokens of each row are packed to the front (their order kept), the scans
 run on the packed rows, the outputs are put back in place (zero at padded positions) and the state returned is the
@@ -60,7 +60,8 @@ from wave_hf.ops.memory import LOG_DECAY_MIN, decay_memory, decay_memory_step
 BOUNDARY_FORMS = ("none", "diagonal", "dense")
 READOUTS = ("boundary", "fir")
 GATINGS = ("none", "qkv")
-FFT_MIN_TAPS = 32  # the FIR readout runs as an FFT convolution from this many taps on (faster than conv1d on CPU)
+FFT_MIN_TAPS = 32  # the FIR readout runs as an FFT convolution from this many taps on (1.9x faster than conv1d on
+# CPU at S = 64, L = 2048, forward + backward)
 
 __all__ = ["BOUNDARY_FORMS", "GATINGS", "READOUTS", "WaveLBCMixer", "pack_by_mask", "unpack"]
 
@@ -100,7 +101,7 @@ class WaveLBCMixer(nn.Module):
 
     State (a dict, what a cache stores per layer): ``"substrate"`` (B, H, S, D) with ``[:, :, j] = z_{t-j}`` (the
     ``wave_scan`` convention; j = 0 is the newest column) and, with ``gating="qkv"``, ``"memory"`` (B, H, D, D) (key
-    dim first).
+    dim first; float32 whatever the model's dtype).
     """
 
     def __init__(
@@ -297,7 +298,7 @@ class WaveLBCMixer(nn.Module):
             kbar, sub = self._wave_parallel(k, state.get("substrate"), packed_mask, output_state)
             lengths = None if packed_mask is None else packed_mask.bool().sum(1)  # real tokens are packed to the front
             y, mem = decay_memory(q, kbar, v, self._memory_log_decay(), state.get("memory"),
-                                  output_final_state=output_state, lengths=lengths)
+                                  output_final_state=output_state, lengths=lengths, check_range=False)
             y = y * D**-0.5
             if output_state:
                 new_state["memory"] = mem
@@ -325,9 +326,9 @@ class WaveLBCMixer(nn.Module):
             q, k, v = proj.view(B, 3, H, D).unbind(1)
             kbar, sub = self._wave_step(k, state.get("substrate"))
             mem = state.get("memory")
-            if mem is None:
-                mem = kbar.new_zeros(B, H, D, D)
-            y, new_state["memory"] = decay_memory_step(q, kbar, v, self._memory_log_decay(), mem)
+            if mem is None:  # the memory is kept in float32 (or float64), whatever the model's dtype
+                mem = kbar.new_zeros(B, H, D, D, dtype=torch.promote_types(kbar.dtype, torch.float32))
+            y, new_state["memory"] = decay_memory_step(q, kbar, v, self._memory_log_decay(), mem, check_range=False)
             y = y * D**-0.5
         else:
             y, sub = self._wave_step(proj.view(B, H, D), state.get("substrate"))

@@ -29,7 +29,8 @@ def chunk_length(substrate: int, width: int) -> int:
 
     Per value the chunk matmul costs 2*T*W flops and the sequential hand-off 2*S^2*W/T, in L/T Python-level steps;
     building the operators costs about C*(T*W)^2 per call, which keeps T*W near 256 for wide blocks. For long
-    single-wave boundaries the hand-off dominates, so T = 2S halves it (measured: 1.3x faster at S = 64, L = 8192).
+    single-wave boundaries the hand-off dominates, so T = 128 halves its steps (measured at S = 64: forward +
+    backward 1.3x faster at B = 1, L = 8192 and 1.08x at B = 4, L = 2048; T = 256 is slower again).
     """
     base = min(64, max(16, 1 << (256 // width).bit_length() - 1))
     if width == 1 and 32 < substrate <= 128:

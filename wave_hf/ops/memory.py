@@ -12,8 +12,11 @@ steps and, for t in chunk [b, b + c),
 The intra-chunk part is two batched matmuls after splitting lambda^(t-s) = lambda^(t-m) lambda^(m-s) about the chunk
 middle m; the exponents stay within (c-1)/2 * |log_decay|, which is why ``log_decay`` must lie in
 [``LOG_DECAY_MIN``, 0] (lambda >= 0.018: a half-life of at least 0.17 steps). The hand-off of the (K, V) memory
-between chunks is a scan over the L / c chunks in log2(L / c) doubling steps. Gradients come from autograd through
-these few large ops. Arithmetic runs in float32 (float64 for float64 inputs).
+between chunks is a scan over the L / c chunks in log2(L / c) doubling steps (autograd keeps about log2(L / c) copies
+of the (L / c, K, V) chunk memories). The final memory is computed straight from the inputs, so per-row ``lengths``
+(right padding) cost nothing extra. Gradients come from autograd through these few large ops. Arithmetic runs in
+float32 (float64 for float64 inputs), with autocast disabled (the factors lambda^(+-(c-1)/2) exceed float16's range),
+and memories are returned in float32 (or float64): a bf16 memory would stop decaying for half-lives above ~200 steps.
 
 ``decay_memory_step`` is one step of the recurrence (decoding) and ``decay_memory_reference`` the plain loop the fast
 path is tested against.
@@ -27,11 +30,13 @@ from .validation import _check_device, _check_tensor
 
 LOG_DECAY_MIN = -4.0
 CHUNK = 32
+# the largest intra-chunk factor, exp((CHUNK - 1) / 2 * |LOG_DECAY_MIN|) = e^62, must stay far below float32's e^88
+assert (CHUNK - 1) / 2 * -LOG_DECAY_MIN < 80
 
 __all__ = ["LOG_DECAY_MIN", "decay_memory", "decay_memory_reference", "decay_memory_step"]
 
 
-def _check(fn: str, q, k, v, log_decay, memory, memory_name: str, has_time: bool) -> tuple[int, ...]:
+def _check(fn: str, q, k, v, log_decay, memory, memory_name: str, has_time: bool, check_range: bool) -> tuple[int, ...]:
     lead = "(B, L, H, {})" if has_time else "(B, H, {})"
     q = _check_tensor(fn, "q", q, lead.format("K"))
     k = _check_tensor(fn, "k", k, lead.format("K"))
@@ -49,7 +54,7 @@ def _check(fn: str, q, k, v, log_decay, memory, memory_name: str, has_time: bool
         raise ValueError(f"{fn}: `log_decay` must have shape (H, K) = ({H}, {K}); got {tuple(log_decay.shape)}")
     for name, x in (("k", k), ("v", v), ("log_decay", log_decay)):
         _check_device(fn, name, x, "q", q)
-    if not torch.compiler.is_compiling():
+    if check_range and not torch.compiler.is_compiling():  # a host sync: callers that guarantee the range skip it
         low, high = log_decay.aminmax()
         if not (low >= LOG_DECAY_MIN and high <= 0):  # also catches nan
             raise ValueError(
@@ -68,6 +73,7 @@ def _check(fn: str, q, k, v, log_decay, memory, memory_name: str, has_time: bool
 
 
 def _dtype(*xs: torch.Tensor | None) -> torch.dtype:
+    """float64 if any input is float64, else float32: the arithmetic and memory dtype."""
     return torch.float64 if any(x is not None and x.dtype == torch.float64 for x in xs) else torch.float32
 
 
@@ -80,6 +86,7 @@ def decay_memory(
     *,
     output_final_state: bool = False,
     lengths: torch.Tensor | None = None,
+    check_range: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Chunked decaying memory (module docstring).
 
@@ -88,16 +95,29 @@ def decay_memory(
         initial_memory: (B, H, K, V) memory before the sequence (None: zeros);
         lengths: (B,) integers in [0, L]: the final memory of row b is the one after its first ``lengths[b]`` steps
             (right padding never reaches it); None: all L steps.
+        check_range: verify that ``log_decay`` (and ``lengths``) lie in range (a host sync; skip it when the caller
+            guarantees the range, as ``WaveLBCMixer`` does).
     Returns:
-        y (B, L, H, V) in q's dtype and, with ``output_final_state``, the final memory (B, H, K, V).
+        y (B, L, H, V) in q's dtype and, with ``output_final_state``, the final memory (B, H, K, V) in float32
+        (float64 for float64 inputs).
     """
-    B, H, K, V = _check("decay_memory", q, k, v, log_decay, initial_memory, "initial_memory", True)
+    B, H, K, V = _check("decay_memory", q, k, v, log_decay, initial_memory, "initial_memory", True, check_range)
     L = q.shape[1]
     if L == 0:
         raise ValueError("decay_memory: the sequence length of `q` must be at least 1")
-    if lengths is not None and (lengths.dim() != 1 or lengths.shape[0] != B or lengths.is_floating_point()):
-        raise ValueError(f"decay_memory: `lengths` must be an integer tensor of shape (B,) = ({B},); got "
-                         f"{lengths.dtype} {tuple(lengths.shape)}")
+    if lengths is not None:
+        if lengths.dim() != 1 or lengths.shape[0] != B or lengths.is_floating_point():
+            raise ValueError(f"decay_memory: `lengths` must be an integer tensor of shape (B,) = ({B},); got "
+                             f"{lengths.dtype} {tuple(lengths.shape)}")
+        if check_range and not torch.compiler.is_compiling() and not bool(((lengths >= 0) & (lengths <= L)).all()):
+            raise ValueError(f"decay_memory: `lengths` must lie in [0, L = {L}]; got {lengths.tolist()}")
+    with torch.autocast(q.device.type, enabled=False):
+        return _chunked(q, k, v, log_decay, initial_memory, output_final_state, lengths)
+
+
+def _chunked(q, k, v, log_decay, initial_memory, output_final_state, lengths):
+    B, L, H, K = q.shape
+    V = v.shape[-1]
     dtype = _dtype(q, k, v, log_decay, initial_memory)
     c = min(CHUNK, L)
     n = -(-L // c)
@@ -139,19 +159,26 @@ def decay_memory(
     final = kw.transpose(-1, -2) @ v.to(dtype).transpose(1, 2)
     if initial_memory is not None:
         final = final + (steps.to(dtype)[:, None, None] * w[None, :, 0, 0]).exp()[..., None] * initial_memory.to(dtype)
-    return y, final.to(q.dtype)
+    return y, final
 
 
 def decay_memory_step(
-    q_t: torch.Tensor, k_t: torch.Tensor, v_t: torch.Tensor, log_decay: torch.Tensor, memory: torch.Tensor
+    q_t: torch.Tensor,
+    k_t: torch.Tensor,
+    v_t: torch.Tensor,
+    log_decay: torch.Tensor,
+    memory: torch.Tensor,
+    *,
+    check_range: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """One step: q_t, k_t (B, H, K), v_t (B, H, V), memory (B, H, K, V) -> (y_t (B, H, V), new memory)."""
-    _check("decay_memory_step", q_t, k_t, v_t, log_decay, memory, "memory", False)
+    """One step: q_t, k_t (B, H, K), v_t (B, H, V), memory (B, H, K, V) -> (y_t (B, H, V) in q_t's dtype, new memory
+    in float32 (float64 for float64 inputs)); ``check_range`` as in ``decay_memory``."""
+    _check("decay_memory_step", q_t, k_t, v_t, log_decay, memory, "memory", False, check_range)
     dtype = _dtype(q_t, k_t, v_t, log_decay, memory)
     kv = k_t.to(dtype)[..., None] * v_t.to(dtype)[..., None, :]
     new = log_decay.to(dtype).exp()[..., None] * memory.to(dtype) + kv
     y = (q_t.to(dtype)[..., None, :] @ new).squeeze(-2)
-    return y.to(q_t.dtype), new.to(memory.dtype)
+    return y.to(q_t.dtype), new
 
 
 def decay_memory_reference(
@@ -162,7 +189,7 @@ def decay_memory_reference(
     initial_memory: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The definition, a loop over time in the inputs' dtype: (y (B, L, H, V), final memory (B, H, K, V))."""
-    B, H, K, V = _check("decay_memory_reference", q, k, v, log_decay, initial_memory, "initial_memory", True)
+    B, H, K, V = _check("decay_memory_reference", q, k, v, log_decay, initial_memory, "initial_memory", True, True)
     lam = log_decay.exp()[..., None]
     mem = q.new_zeros(B, H, K, V) if initial_memory is None else initial_memory
     ys = []

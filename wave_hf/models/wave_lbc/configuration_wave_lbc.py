@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar
 
 from wave_hf.layers.lbc import BOUNDARY_FORMS, GATINGS, READOUTS
 from wave_hf.models.base import WaveBaseConfig, check_choice, check_int
+from wave_hf.ops.memory import LOG_DECAY_MIN
 
 __all__ = ["WaveLBCConfig"]
 
@@ -86,7 +88,8 @@ class WaveLBCConfig(WaveBaseConfig):
         check_choice(name, "hidden_act", self.hidden_act, sorted(ACT2FN))
         _check_float(name, "rms_norm_eps", self.rms_norm_eps, low=0.0, low_open=True)
         _check_float(name, "boundary_init_scale", self.boundary_init_scale, low=0.0, high=1.0)
-        _check_float(name, "memory_halflife_min", self.memory_halflife_min, low=0.0, low_open=True)
+        # the gating memory's decay is kept >= exp(LOG_DECAY_MIN) (wave_hf.ops.memory): a half-life >= ln 2 / 4
+        _check_float(name, "memory_halflife_min", self.memory_halflife_min, low=math.log(2) / -LOG_DECAY_MIN)
         _check_float(name, "memory_halflife_max", self.memory_halflife_max, low=self.memory_halflife_min
                      if isinstance(self.memory_halflife_min, (int, float)) else 0.0)
 
