@@ -8,8 +8,9 @@ For WaveLBCForCausalLM, WaveSBCForCausalLM (window and stream substrates) and, f
 - prefill time and decode latency per token after prompts of ``--decode-prompts`` tokens, and the cache's memory.
 
 Every gated MLP uses Llama's SwiGLU width (2.7 x hidden; GPT-2 keeps its 4 x hidden MLP, one layer fewer), so the
-parameter counts match. Models run
-alternately per length and every timing is the median of ``--repeats`` runs (the machine is shared and noisy). Rows
+parameter counts match. Every timing
+is the median of ``--repeats`` runs, and within each repeat the models' training steps run in turn, so the slow
+drifts of a shared, noisy machine hit all models alike and the ratios to Llama are side by side. Rows
 that would run past ``--row-limit`` seconds are reported as "timed out" (measured, projected from a one-row step, or
 projected from a shorter length when the time per token can only grow), never dropped. Prints a markdown table with
 ratios to Llama, writes a PNG (tokens/s and ms/token against L, log axes) and a JSON of the raw numbers with the
@@ -264,38 +265,84 @@ def size_of(args: argparse.Namespace) -> Size:
     return Size(vocab=args.vocab, hidden=args.hidden, layers=args.layers, heads=args.heads, history=args.history)
 
 
+TRAIN_FIELDS = ("train_tok_s", "train_peak_mib")
+DECODE_FIELDS = ("prefill_s", "decode_ms", "cache_mib")
+
+
 def run(args: argparse.Namespace) -> list[Row]:
     size = size_of(args)
     max_len = max(args.lengths + args.decode_prompts) + args.decode_tokens + 8
     dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[args.dtype]
     models = {name: build_model(name, size, max_len).to(args.device, dtype) for name in args.models}
-    rows: dict[tuple[str, int], Row] = {}
+    rows = {(name, n): Row(name, n, params=n_params(models[name]))
+            for n in sorted(set(args.lengths) | set(args.decode_prompts)) for name in args.models}
     history: dict[str, float] = {}
     for length in sorted(set(args.lengths) | set(args.decode_prompts)):
-        for name in args.models:  # alternate models within each length
-            model = models[name]
-            row = rows.setdefault((name, length), Row(name, length, params=n_params(model)))
-            for wanted, measure, fields in ((args.lengths, train_row, ("train_tok_s", "train_peak_mib")),
-                                            (args.decode_prompts, decode_row, ("prefill_s", "decode_ms", "cache_mib"))):
-                if length not in wanted:
-                    continue
-                try:
-                    measure(args, name, model, size, length, row, history)
-                except (torch.OutOfMemoryError, RuntimeError) as e:  # record it and go on with the other rows
-                    oom = isinstance(e, torch.OutOfMemoryError) or "out of memory" in str(e).lower()
-                    for f in fields:
-                        setattr(row, f, "OOM" if oom else "error")
-                    row.notes.append(f"{measure.__name__}: {str(e).splitlines()[0][:80]}")
-                    gc.collect()
-                    if torch.cuda.is_available():
-                        torch.cuda.empty_cache()
-            print(f"  done {name} L={length}", flush=True)
+        if length in args.lengths:
+            train_rows(args, models, size, length, rows, history)
+        for name in args.models if length in args.decode_prompts else ():
+            with record_failure(rows[(name, length)], DECODE_FIELDS, "decode"):
+                decode_row(args, name, models[name], size, length, rows[(name, length)], history)
+        print(f"  done L={length}", flush=True)
         write_outputs(args, list(rows.values()))  # after every length: a later crash or timeout keeps these
     return list(rows.values())
 
 
-def train_row(args, name: str, model: torch.nn.Module, size: Size, length: int, row: Row, history: dict) -> None:
-    """Training tokens/s (median of ``args.repeats`` steps) and peak memory of one step at this length."""
+@contextlib.contextmanager
+def record_failure(row: Row, fields: tuple[str, ...], what: str):
+    """Turn an out-of-memory or runtime error of one measurement into "OOM"/"error" cells and go on."""
+    try:
+        yield
+    except (torch.OutOfMemoryError, RuntimeError) as e:
+        oom = isinstance(e, torch.OutOfMemoryError) or "out of memory" in str(e).lower()
+        for f in fields:
+            setattr(row, f, "OOM" if oom else "error")
+        row.notes.append(f"{what}: {str(e).splitlines()[0][:80]}")
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+def train_rows(args, models: dict, size: Size, length: int, rows: dict, history: dict) -> None:
+    """Training tokens/s at one length, every model timed in turn within each repeat (so slow drifts of a shared
+    machine hit all models alike), then the peak memory of one step per model."""
+    steps = {}
+    for name, model in models.items():
+        row = rows[(name, length)]
+        with record_failure(row, TRAIN_FIELDS, "train"):
+            prepared = prepare_train(args, name, model, size, length, row, history)
+            if prepared is not None:
+                steps[name] = prepared
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    running = list(steps)
+    for _ in range(args.repeats):
+        for name in list(running):
+            ok = False
+            with record_failure(rows[(name, length)], TRAIN_FIELDS, "train"):
+                times[name] += timed(steps[name][0], 1, args.row_limit)[0]
+                ok = True
+            if not ok:
+                del steps[name]
+            if not ok or times[name][-1] > args.row_limit:
+                running.remove(name)
+    for name, (_, batch, tokens, gpu_mib) in steps.items():
+        row = rows[(name, length)]
+        over = max(times[name]) > args.row_limit
+        row.train_tok_s = TIMED_OUT if over else round(tokens / statistics.median(times[name]), 1)
+        if over:
+            row.train_peak_mib = TIMED_OUT
+        elif args.device == "cpu":
+            row.train_peak_mib = fresh_process_train_memory(args, name, length, batch)
+        else:
+            row.train_peak_mib = gpu_mib
+        history[f"train/{name}"] = times[name][-1] / tokens
+    steps.clear()
+    gc.collect()
+
+
+def prepare_train(args, name: str, model: torch.nn.Module, size: Size, length: int, row: Row, history: dict):
+    """(step function, batch, tokens, GPU peak MiB) after a warm-up step, or None when the row is reported as timed
+    out without timing it (projected from a shorter length or, on a CPU, from a one-row step)."""
     # the exact window substrate recomputes every S-window: activations are S times a transformer's, so it trains on
     # fewer tokens per step (tokens/s stays comparable; the note says so)
     tokens = args.window_tokens_per_step if name == "wave_sbc_window" else args.tokens_per_step
@@ -306,28 +353,25 @@ def train_row(args, name: str, model: torch.nn.Module, size: Size, length: int, 
     if projected_over(history, key, tokens, args.row_limit):
         row.train_tok_s = row.train_peak_mib = TIMED_OUT
         row.notes.append("train projected past the row limit")
-        return
+        return None
     probe = one_row_seconds(model, batch, length, size.vocab, args.row_limit) if args.device == "cpu" else 0.0
     if probe * batch > args.row_limit:
         row.train_tok_s = row.train_peak_mib = TIMED_OUT
         row.notes.append(f"train projected from a 1-row step ({probe:.1f} s x {batch} rows)")
         history[key] = probe / length
-        return
+        return None
     step = train_step_fn(model, batch, length, size.vocab)
-    times, out = timed(step, 1, args.row_limit)  # warm-up (allocates the optimizer state)
-    if not out:
-        with PeakRSS() if args.device != "cpu" else contextlib.nullcontext() as mem:
-            times, out = timed(step, args.repeats, args.row_limit)
-    row.train_tok_s = TIMED_OUT if out else round(tokens / statistics.median(times), 1)
+    warm, out = timed(step, 1, args.row_limit)  # allocates the optimizer state
     if out:
-        row.train_peak_mib = TIMED_OUT
-    elif args.device == "cpu":
-        row.train_peak_mib = fresh_process_train_memory(args, name, length, batch)
-    else:
-        row.train_peak_mib = round(mem.extra_mib, 1)
-    history[key] = times[-1] / tokens
-    del step
-    gc.collect()
+        row.train_tok_s = row.train_peak_mib = TIMED_OUT
+        history[key] = warm[0] / tokens
+        return None
+    gpu_mib = None
+    if args.device != "cpu":
+        with PeakRSS() as mem:
+            step()
+        gpu_mib = round(mem.extra_mib, 1)
+    return step, batch, tokens, gpu_mib
 
 
 def fresh_process_train_memory(args, name: str, length: int, batch: int) -> float | str:

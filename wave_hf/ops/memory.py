@@ -175,10 +175,10 @@ def decay_memory_step(
     in float32 (float64 for float64 inputs)); ``check_range`` as in ``decay_memory``."""
     _check("decay_memory_step", q_t, k_t, v_t, log_decay, memory, "memory", False, check_range)
     dtype = _dtype(q_t, k_t, v_t, log_decay, memory)
-    kv = k_t.to(dtype)[..., None] * v_t.to(dtype)[..., None, :]
-    new = log_decay.to(dtype).exp()[..., None] * memory.to(dtype) + kv
-    y = (q_t.to(dtype)[..., None, :] @ new).squeeze(-2)
-    return y.to(q_t.dtype), new
+    q, k, v, w, mem = (x if x.dtype == dtype else x.to(dtype) for x in (q_t, k_t, v_t, log_decay, memory))
+    new = torch.addcmul(w.exp()[..., None] * mem, k[..., None], v[..., None, :])
+    y = (q[..., None, :] @ new).squeeze(-2)
+    return (y if y.dtype == q_t.dtype else y.to(q_t.dtype)), new
 
 
 def decay_memory_reference(
