@@ -155,8 +155,8 @@ def _chunked(q, k, v, log_decay, initial_memory, output_final_state, lengths):
     steps = torch.full((B,), L, device=q.device) if lengths is None else lengths.to(q.device)
     age = (steps[:, None] - 1 - torch.arange(L, device=q.device)).to(dtype)  # (B, L): n_b - 1 - s
     weight = (age.clamp(min=0)[:, None, :, None] * w[None, :, 0]).exp() * (age >= 0)[:, None, :, None]
-    kw = k.to(dtype).transpose(1, 2) * weight  # (B, H, L, K)
-    final = kw.transpose(-1, -2) @ v.to(dtype).transpose(1, 2)
+    kw = kc.reshape(B, H, n * c, K)[:, :, :L] * weight  # (B, H, L, K)
+    final = kw.transpose(-1, -2) @ vc.reshape(B, H, n * c, V)[:, :, :L]
     if initial_memory is not None:
         final = final + (steps.to(dtype)[:, None, None] * w[None, :, 0, 0]).exp()[..., None] * initial_memory.to(dtype)
     return y, final
