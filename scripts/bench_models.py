@@ -33,13 +33,11 @@ import platform
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psutil
 import torch
 
 import wave_hf  # noqa: F401  (registers the wave_hf model types with the Auto classes)
@@ -115,37 +113,13 @@ def n_params(model: torch.nn.Module) -> int:
 # ---------------------------------------------------------------------------------------------------------------------
 
 
-class PeakRSS:
-    """Samples the process RSS every millisecond; ``peak`` minus ``baseline`` is the extra memory of the block."""
-
-    def __enter__(self):
-        gc.collect()
-        if torch.cuda.is_available():
-            torch.cuda.reset_peak_memory_stats()
-            self.cuda_base = torch.cuda.memory_allocated()
-        self.proc = psutil.Process()
-        self.baseline = self.peak = self.proc.memory_info().rss
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def _run(self):
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self.proc.memory_info().rss)
-            time.sleep(0.001)
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self.proc.memory_info().rss)
-
-    @property
-    def extra_mib(self) -> float:
-        """GPU: peak allocated by torch during the block; CPU: peak RSS growth."""
-        if torch.cuda.is_available():
-            return (torch.cuda.max_memory_allocated() - self.cuda_base) / 2**20
-        return (self.peak - self.baseline) / 2**20
+def cuda_peak_mib(fn: Callable[[], object]) -> float:
+    """Peak GPU memory (MiB) allocated by torch while ``fn`` runs, above what was allocated before."""
+    gc.collect()
+    torch.cuda.reset_peak_memory_stats()
+    base = torch.cuda.memory_allocated()
+    fn()
+    return (torch.cuda.max_memory_allocated() - base) / 2**20
 
 
 def _sync() -> None:
@@ -366,11 +340,7 @@ def prepare_train(args, name: str, model: torch.nn.Module, size: Size, length: i
         row.train_tok_s = row.train_peak_mib = TIMED_OUT
         history[key] = warm[0] / tokens
         return None
-    gpu_mib = None
-    if args.device != "cpu":
-        with PeakRSS() as mem:
-            step()
-        gpu_mib = round(mem.extra_mib, 1)
+    gpu_mib = None if args.device == "cpu" else round(cuda_peak_mib(step), 1)
     return step, batch, tokens, gpu_mib
 
 
