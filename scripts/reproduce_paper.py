@@ -348,6 +348,23 @@ def build_jobs(st: dict[str, Any], runs: Path) -> dict[str, dict[str, Any]]:
             checkpointing={"every": 0, "keep_last": 2},
         )
     # 7: reduced Wave-RNN comparison (copy: tokens, cross-entropy; adding: MSE on the last step)
+    def wrnn_jobs(prefix: str, models: dict, dataset: str, params: dict, steps: int, min_eval_every: int) -> None:
+        """One run per model, all with the Wave-RNN paper's recipe (batch 128, lr 1e-3, clip 1)."""
+        for kind, model in models.items():
+            jobs[f"{prefix}_{kind}"] = _run_config(
+                f"{prefix}_{kind}",
+                runs,
+                model,
+                dataset,
+                params,
+                steps,
+                batch_size=128,
+                lr=1e-3,
+                clip=1.0,
+                eval_every=max(min_eval_every, steps // 20),
+                eval_batches=st["eval_batches"],
+            )
+
     for T in st["copy_delays"]:
         L = 2 * 10 + T + 1
         copy_models = {
@@ -366,20 +383,8 @@ def build_jobs(st: dict[str, Any], runs: Path) -> dict[str, dict[str, Any]]:
                 "use_mlp": False,
             },
         }
-        for kind, model in copy_models.items():
-            jobs[f"copy{T}_{kind}"] = _run_config(
-                f"copy{T}_{kind}",
-                runs,
-                model,
-                "copy",
-                {"delay": T, "copy_len": 10, "num_categories": 8},
-                st["copy_steps"],
-                batch_size=128,
-                lr=1e-3,
-                clip=1.0,
-                eval_every=max(25, st["copy_steps"] // 20),
-                eval_batches=st["eval_batches"],
-            )
+        wrnn_jobs(f"copy{T}", copy_models, "copy", {"delay": T, "copy_len": 10, "num_categories": 8},
+                  st["copy_steps"], min_eval_every=25)
     for T in st["adding_lengths"]:
         adding_models = {
             "wrnn": {**_model_file("wrnn_adding.yaml")},
@@ -400,20 +405,7 @@ def build_jobs(st: dict[str, Any], runs: Path) -> dict[str, dict[str, Any]]:
                 "intermediate_size": 32,
             },
         }
-        for kind, model in adding_models.items():
-            jobs[f"adding{T}_{kind}"] = _run_config(
-                f"adding{T}_{kind}",
-                runs,
-                model,
-                "adding",
-                {"seq_len": T},
-                st["adding_steps"],
-                batch_size=128,
-                lr=1e-3,
-                clip=1.0,
-                eval_every=max(10, st["adding_steps"] // 20),
-                eval_batches=st["eval_batches"],
-            )
+        wrnn_jobs(f"adding{T}", adding_models, "adding", {"seq_len": T}, st["adding_steps"], min_eval_every=10)
     # 8: H3 synthetic tasks, 2-layer models, the same training for all
     w = st["h3_hidden"]
     lbc = {
