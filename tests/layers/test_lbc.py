@@ -8,7 +8,6 @@ import itertools
 import pytest
 import torch
 
-from wave_hf.layers import lbc
 from wave_hf.layers.common import MLP, RMSNorm
 from wave_hf.layers.lbc import WaveLBCMixer, pack_by_mask, unpack
 from wave_hf.ops import wave_scan_reference
@@ -98,12 +97,23 @@ def test_padding_never_reaches_state_or_outputs(gating, boundary, readout):
         assert _diff(si[k], st[k]) < 1e-11
 
 
-@pytest.mark.parametrize("gating,boundary", [("none", "dense"), ("qkv", "diagonal")])
-def test_fft_fir_readout_matches_steps_and_padding(monkeypatch, gating, boundary):
-    """Long filters take the FFT path (S >= FFT_MIN_TAPS); the tests above, with S = 4, cover conv1d."""
-    monkeypatch.setattr(lbc, "FFT_MIN_TAPS", 1)
-    test_parallel_step_and_split_agree(gating, boundary, "fir")
-    test_padding_never_reaches_state_or_outputs(gating, boundary, "fir")
+@pytest.mark.parametrize("gating,boundary", [("none", "dense"), ("qkv", "diagonal"), ("none", "none")])
+def test_long_fir_readout_over_many_scan_chunks(gating, boundary):
+    """S = 40 over L = 300 (several chunks of the scan, whose hand-off the FIR readout reads): parallel == steps,
+    a split continues, and right padding never reaches the state."""
+    m = make(gating, boundary, "fir", S=40, r=0.9)
+    x = torch.randn(2, 300, 12, dtype=torch.double)
+    y, st = m(x, output_state=True)
+    ys, ss = m(x, mode="step", output_state=True)
+    y1, s1 = m(x[:, :130], output_state=True)
+    y2, s2 = m(x[:, 130:], state=s1, output_state=True)
+    xp = torch.cat([x, 100 * torch.randn(2, 9, 12, dtype=torch.double)], 1)
+    yp, sp = m(xp, attention_mask=torch.cat([torch.ones(2, 300), torch.zeros(2, 9)], 1), output_state=True)
+    scale = y.abs().max().item()
+    assert _diff(ys, y) < 1e-10 * scale and _diff(torch.cat([y1, y2], 1), y) < 1e-10 * scale
+    assert _diff(yp[:, :300], y) < 1e-10 * scale
+    for k in st:
+        assert _diff(ss[k], st[k]) < 1e-9 and _diff(s2[k], st[k]) < 1e-9 and _diff(sp[k], st[k]) < 1e-9
 
 
 def test_gating_memory_over_many_chunks_with_padding_and_state():

@@ -33,8 +33,8 @@ parameterisation only approaches asymptotically; and the gradient with respect t
 The gating memory's decay is ``sigmoid(logit)``, kept in [exp(LOG_DECAY_MIN), 1) (the range the chunked memory
 is exact for; a half-life of at least 0.17 tokens), initialised at half-lives spread log-uniformly over the heads.
 
-Modes: ``forward`` on a chunk runs the parallel path (``wave_scan`` for the substrate, a depthwise causal convolution
-for the FIR readout, by FFT from ``FFT_MIN_TAPS`` taps on): training and prefill. A one-token chunk with a state runs
+Modes: ``forward`` on a chunk runs the parallel path (``wave_scan``, or ``wave_scan_fir`` for the FIR readout, which
+reads out inside the scan): training and prefill. A one-token chunk with a state runs
 ``step`` (``wave_step``): decoding, at a cost independent of the context length. ``mode=`` forces either.
 
 Padding: with an ``attention_mask`` the real tokens of each row are packed to the front (their order kept), the scans
@@ -53,15 +53,13 @@ from torch import nn
 from transformers import initialization as init
 
 from wave_hf.models.base import substrate_at_last_token
-from wave_hf.ops import fft_causal_conv, wave_scan, wave_step
+from wave_hf.ops import wave_scan, wave_scan_fir, wave_step
 from wave_hf.ops.companion import companion_matrix
 from wave_hf.ops.memory import LOG_DECAY_MIN, decay_memory, decay_memory_step
 
 BOUNDARY_FORMS = ("none", "diagonal", "dense")
 READOUTS = ("boundary", "fir")
 GATINGS = ("none", "qkv")
-FFT_MIN_TAPS = 32  # the FIR readout runs as an FFT convolution from this many taps on (1.9x faster than conv1d on
-# CPU at S = 64, L = 2048, forward + backward)
 
 __all__ = ["BOUNDARY_FORMS", "GATINGS", "READOUTS", "WaveLBCMixer", "pack_by_mask", "unpack"]
 
@@ -221,27 +219,17 @@ class WaveLBCMixer(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """u (B, L, H, D) (real tokens packed to the front) -> readout (B, L, H, D) and, if asked, the substrate after
         each row's last real token."""
-        B, L, H, D = u.shape
-        S = self.history_length
         a = self.boundary  # op convention: a[:, k-1] multiplies z_{t-k}; None = pure shift
-        z = u if a is None else wave_scan(u, a.to(u.dtype), substrate)[0]
-        if self.readout == "fir":
-            # y_t = sum_j fir_j * z_{t-j}: a depthwise causal convolution over [z_{-(S-1)}, ..., z_{L-1}], taps flipped
-            if substrate is None:
-                past = u.new_zeros(B, S - 1, H, D)
-            else:
-                past = substrate[:, :, : S - 1].flip(2).transpose(1, 2).to(u.dtype)
-            x = torch.cat([past, z], dim=1)
-            if S >= FFT_MIN_TAPS:  # FFT: O(log L) per value instead of O(S); exact up to rounding (a finite filter)
-                y = fft_causal_conv(x, self.fir.transpose(0, 1).to(u.dtype))[:, S - 1 :]
-            else:
-                w = self.fir.to(u.dtype).permute(0, 2, 1).reshape(H * D, 1, S).flip(-1)
-                y = F.conv1d(x.reshape(B, S - 1 + L, H * D).transpose(1, 2), w, groups=H * D)
-                y = y.transpose(1, 2).reshape(B, L, H, D)
+        if self.readout == "fir":  # y_t = sum_j fir_j * z_{t-j}, read out inside the scan
+            if a is None:
+                a = u.new_zeros(self.num_heads, self.history_length, self.head_dim)
+            y, z = wave_scan_fir(u, a.to(u.dtype), self.fir.to(u.dtype), substrate, output_waves=want_state)
         else:
+            z = u if a is None else wave_scan(u, a.to(u.dtype), substrate)[0]
             y = z
-        new_state = substrate_at_last_token(z, substrate, packed_mask, S).contiguous() if want_state else None
-        return y, new_state
+        if not want_state:
+            return y, None
+        return y, substrate_at_last_token(z, substrate, packed_mask, self.history_length).contiguous()
 
     def _wave_step(self, u_t: torch.Tensor, substrate: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """u_t (B, H, D) -> readout (B, H, D), new substrate (B, H, S, D)."""

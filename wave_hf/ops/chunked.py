@@ -13,6 +13,10 @@ gradient comes from the first S adjoint values. Arithmetic runs in float32 (floa
 Work happens in a channel-major layout (C, B, Lp, W) (time padded with zeros to a multiple of T at the end), so that
 the chunks of all batch rows of a channel are the rows of one matrix and every step is one batched matmul over the
 channels; transposed copies in and out are the only reshuffles of the data.
+
+``chunked_fir_forward`` / ``chunked_fir_backward`` add the FIR readout y_t = sum_{j<S} f_j z_{t-j} in the same
+layout: per chunk one more matmul by a banded Toeplitz matrix plus one by the history each chunk enters with (a
+by-product of the hand-off), so the waves never leave the channel-major layout between the scan and the readout.
 """
 
 from __future__ import annotations
@@ -100,12 +104,14 @@ def from_channel_major(y: torch.Tensor, length: int, dtype: torch.dtype) -> torc
 
 def scan_channel_major(
     x: torch.Tensor, a_blk: torch.Tensor, hist: torch.Tensor | None, reverse: bool = False
-) -> torch.Tensor:
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Block recurrence z_t = x_t + sum_k a_k z_{t-k}, or with ``reverse`` its adjoint z_t = x_t + sum_k a_k^T z_{t+k}.
 
     x: (C, B, Lp, W) with Lp a multiple of ``chunk_length``; a_blk: (C, S, W, W) in x's dtype; hist: the S values
     before the sequence, chronological (B, S, C, W), or None for zeros (always None for ``reverse``: the adjoint
-    starts from zeros after the end, and the zero padding at the end keeps it zero there). Returns z (C, B, Lp, W).
+    starts from zeros after the end, and the zero padding at the end keeps it zero there). Returns z (C, B, Lp, W)
+    and the S values entering each chunk, (C, B*n, S*W) with row b*n + c for chunk c of row b (chronological, in
+    scan order), or None when no chunk has a history (one chunk, no ``hist``).
     """
     C, B, Lp, W = x.shape
     S = a_blk.shape[1]
@@ -114,7 +120,7 @@ def scan_channel_major(
     toe, phi = _chunk_operators(a_blk, T, reverse)
     y = torch.bmm(x.view(C, B * n, T * W), toe.transpose(1, 2))  # every chunk of every row, from zero history
     if n == 1 and hist is None:
-        return y.view(C, B, Lp, W)
+        return y.view(C, B, Lp, W), None
     # rows of a chunk that form the history of the next chunk in scan order: its last S steps (first S if reverse)
     edge = slice(0, S * W) if reverse else slice((T - S) * W, T * W)
     chunks = y.view(C, B, n, T * W)
@@ -123,14 +129,18 @@ def scan_channel_major(
         tails.permute(2, 0, 3, 1).contiguous(), phi[:, edge], None if hist is None else lti.columns(hist)
     )
     R = R[:n].flip(0) if reverse else R[:n]  # (n, C, S*W, B): history entering chunk c
-    y.baddbmm_(R.permute(1, 3, 0, 2).reshape(C, B * n, S * W), phi.transpose(1, 2))
-    return y.view(C, B, Lp, W)
+    entering = R.permute(1, 3, 0, 2).reshape(C, B * n, S * W)
+    y.baddbmm_(entering, phi.transpose(1, 2))
+    return y.view(C, B, Lp, W), entering
 
 
-def lag_correlation(g: torch.Tensor, z: torch.Tensor, hist: torch.Tensor | None, S: int, T: int) -> torch.Tensor:
-    """grad a_k = sum_{b,t} g_t z_{t-k}^T for k = 1..S, with z_{t-k} from ``hist`` for t < k.
+def lag_correlation(
+    g: torch.Tensor, z: torch.Tensor, hist: torch.Tensor | None, S: int, T: int, first_lag: int = 1
+) -> torch.Tensor:
+    """sum_{b,t} g_t z_{t-k}^T for the S lags k = first_lag .. first_lag + S - 1 (grad a_k: lags 1..S; the FIR taps:
+    lags 0..S-1), with z_{t-k} from ``hist`` for t < k.
 
-    g, z: adjoint and outputs, channel-major (C, B, Lp, W), zero on the padding; hist: (B, S, C, W) or None; T: the
+    g, z: adjoint and outputs, channel-major (C, B, Lp, W), g zero on the padding; hist: (B, S, C, W) or None; T: the
     chunk length (Lp is a multiple of it). Returns (C, S, W, W). Time is cut into blocks of Tc >= S steps (Tc divides
     T); P = sum over blocks of g_block^T [last S values before the block; z_block], and lag k is the sum of P along
     its block diagonal of offset S - k. The "before" part pairs each block with the tail of the previous one through
@@ -150,7 +160,7 @@ def lag_correlation(g: torch.Tensor, z: torch.Tensor, hist: torch.Tensor | None,
         before.baddbmm_(firsts, hist.permute(2, 0, 1, 3).reshape(C, B, S * W))
     P = torch.cat([before, body], dim=-1).view(C, Tc, W, S + Tc, W)
     m = torch.arange(Tc, device=g.device)[:, None]
-    k = torch.arange(1, S + 1, device=g.device)[None, :]
+    k = torch.arange(first_lag, first_lag + S, device=g.device)[None, :]
     return P[:, m, :, m + S - k, :].sum(0).transpose(0, 1)
 
 
@@ -179,9 +189,24 @@ def chunked_forward(
     B, L, H, D = u.shape
     a_blk, hist, _, Lp = _setup(a, initial_state, L, compute_dtype(u, a, initial_state))
     C, S, W, _ = a_blk.shape
-    y = scan_channel_major(to_channel_major(u.reshape(B, L, C, W), Lp, a_blk.dtype), a_blk, hist)
+    y, _ = scan_channel_major(to_channel_major(u.reshape(B, L, C, W), Lp, a_blk.dtype), a_blk, hist)
     z = from_channel_major(y, L, u.dtype)
     return z.view(B, L, H, D), lti.state_from_history(final_history(z, hist, S), H, D)
+
+
+def _adjoint(
+    dz: torch.Tensor, zc: torch.Tensor, a_blk: torch.Tensor, hist: torch.Tensor | None, T: int,
+    direct: torch.Tensor | None, want_history: bool,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Gradients of the scan given dz, the gradient of its outputs, channel-major (C, B, Lp, W) and zero on the
+    padding, and its outputs zc (C, B, Lp, W): (g = grad u (C, B, Lp, W), grad a_blk (C, S, W, W), grad of the
+    chronological initial history (B, S, C, W) plus ``direct`` (its other gradient, or None), if ``want_history``)."""
+    S = a_blk.shape[1]
+    g, _ = scan_channel_major(dz, a_blk, None, reverse=True)
+    grad_a = lag_correlation(g, zc, hist, S, T)
+    if not want_history:
+        return g, grad_a, None
+    return g, grad_a, lti.history_grad(a_blk, g[:, :, :S].permute(1, 2, 0, 3), direct)  # Lp >= T >= S
 
 
 def chunked_backward(
@@ -201,12 +226,93 @@ def chunked_backward(
     if grad_final is not None:
         onto_z, direct = lti.split_final_grad(lti.history_from_state(grad_final.to(a_blk.dtype), C, W), L)
         dz[:, :, L - onto_z.shape[1] : L] += onto_z.permute(2, 0, 1, 3)
-    g = scan_channel_major(dz, a_blk, None, reverse=True)
     zc = to_channel_major(z.reshape(B, L, C, W), Lp, a_blk.dtype)
-    grad_a = lti.from_blocks(lag_correlation(g, zc, hist, S, T), a.shape).to(a.dtype)
+    g, grad_a, grad_hist = _adjoint(dz, zc, a_blk, hist, T, direct, initial_state is not None)
+    grad_a = lti.from_blocks(grad_a, a.shape).to(a.dtype)
     grad_u = from_channel_major(g, L, grad_z.dtype).view(B, L, H, D)
     if initial_state is None:
         return grad_u, grad_a, None
-    g_head = g[:, :, : min(S, L)].permute(1, 2, 0, 3)
-    grad_s = lti.state_from_history(lti.history_grad(a_blk, g_head, direct), H, D).to(initial_state.dtype)
-    return grad_u, grad_a, grad_s
+    return grad_u, grad_a, lti.state_from_history(grad_hist, H, D).to(initial_state.dtype)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# the scan with its FIR readout, y_t = sum_{j<S} f_j * z_{t-j} (``wave_hf.ops.wave_scan_fir``)
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def _channel_taps(fir: torch.Tensor, width: int) -> torch.Tensor:
+    """Per-wave taps fir (H, S, D) -> (C, S, W) in the block layout of ``lti.to_blocks`` (W = 1: C = H*D)."""
+    H, S, D = fir.shape
+    return fir.permute(0, 2, 1).reshape(H * D, S, 1) if width == 1 else fir
+
+
+def _fir_operators(taps: torch.Tensor, T: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The FIR readout of one chunk of T steps, y_chunk = F z_chunk + P r, r the S values entering the chunk.
+
+    taps: (C, S, W), taps[:, j] multiplies z_{t-j}. F (C, T*W, T*W) is block-Toeplitz with diagonal blocks diag(f_j);
+    P (C, T*W, S*W) reads the history: output n takes f_i z_{n-i} for i > n, with z_{n-i} = r_{S+n-i}, which is the
+    structure of ``lti.drive_map`` for the lags f_1 .. f_{S-1} (f_0 never reaches the history).
+    """
+    C, S, W = taps.shape
+    blocks = torch.diag_embed(taps)  # (C, S, W, W)
+    seq = blocks.new_zeros(C, T, W, W)
+    seq[:, :S] = blocks
+    read_history = blocks.new_zeros(C, T * W, S * W)
+    read_history[:, : S * W] = lti.drive_map(torch.cat([blocks[:, 1:], blocks.new_zeros(C, 1, W, W)], dim=1))
+    return block_toeplitz(seq), read_history
+
+
+def chunked_fir_forward(
+    u: torch.Tensor, a: torch.Tensor, fir: torch.Tensor, initial_state: torch.Tensor | None, output_waves: bool
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Readout y (B, L, H, D), the waves z (B, L, H, D) if ``output_waves`` (else empty) and z channel-major
+    (C, B, Lp, W) in the compute dtype, kept for the backward."""
+    B, L, H, D = u.shape
+    a_blk, hist, T, Lp = _setup(a, initial_state, L, compute_dtype(u, a, fir, initial_state))
+    C, S, W, _ = a_blk.shape
+    zc, entering = scan_channel_major(to_channel_major(u.reshape(B, L, C, W), Lp, a_blk.dtype), a_blk, hist)
+    lower, read_history = _fir_operators(_channel_taps(fir.to(a_blk.dtype), W), T)
+    y = torch.bmm(zc.view(C, -1, T * W), lower.transpose(1, 2))
+    if entering is not None:  # otherwise every chunk starts from the zero history
+        y.baddbmm_(entering, read_history.transpose(1, 2))
+    y = from_channel_major(y.view(C, B, Lp, W), L, u.dtype).view(B, L, H, D)
+    z = from_channel_major(zc, L, u.dtype).view(B, L, H, D) if output_waves else u.new_empty(0)
+    return y, z, zc
+
+
+def chunked_fir_backward(
+    grad_y: torch.Tensor,
+    grad_z: torch.Tensor | None,
+    a: torch.Tensor,
+    fir: torch.Tensor,
+    initial_state: torch.Tensor | None,
+    zc: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Gradients (u, a, fir, initial_state) of ``chunked_fir_forward`` given grad_y (B, L, H, D), grad_z (B, L, H, D)
+    or None and the saved channel-major waves zc."""
+    B, L, H, D = grad_y.shape
+    a_blk, hist, T, Lp = _setup(a, initial_state, L, zc.dtype)
+    C, S, W, _ = a_blk.shape
+    n = Lp // T
+    gy = to_channel_major(grad_y.reshape(B, L, C, W), Lp, zc.dtype)
+    lower, read_history = _fir_operators(_channel_taps(fir.to(zc.dtype), W), T)
+    # the FIR's adjoint: dz = F^T gy within each chunk, plus the part of the next chunk's outputs that read this
+    # chunk's last S values as their history
+    rows = gy.view(C, B * n, T * W)
+    dz = torch.bmm(rows, lower).view(C, B, n, T * W)
+    onto_history = torch.bmm(rows, read_history).view(C, B, n, S * W)
+    dz[:, :, :-1, (T - S) * W :] += onto_history[:, :, 1:]
+    dz = dz.view(C, B, Lp, W)
+    if grad_z is not None:
+        dz[:, :, :L] += grad_z.reshape(B, L, C, W).permute(2, 0, 1, 3)
+    taps_grad = lag_correlation(gy, zc, hist, S, T, first_lag=0).diagonal(dim1=-2, dim2=-1)  # (C, S, W)
+    grad_fir = (taps_grad.reshape(H, D, S).transpose(1, 2) if W == 1 else taps_grad).to(fir.dtype)
+    direct = None
+    if initial_state is not None:  # the FIR's direct reads of the initial history, from chunk 0 of each row
+        direct = onto_history[:, :, 0].reshape(C, B, S, W).permute(1, 2, 0, 3)
+    g, grad_a, grad_hist = _adjoint(dz, zc, a_blk, hist, T, direct, initial_state is not None)
+    grad_a = lti.from_blocks(grad_a, a.shape).to(a.dtype)
+    grad_u = from_channel_major(g, L, grad_y.dtype).view(B, L, H, D)
+    if initial_state is None:
+        return grad_u, grad_a, grad_fir, None
+    return grad_u, grad_a, grad_fir, lti.state_from_history(grad_hist, H, D).to(initial_state.dtype)

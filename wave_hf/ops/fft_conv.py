@@ -1,4 +1,5 @@
-"""Causal FFT convolution (the torch path of H3's FlashConv): the cost of a pure shift SSM, used as a benchmark floor.
+"""Causal FFT convolution (the torch path of H3's FlashConv): the cost of a pure shift SSM, used as a benchmark floor,
+and, as ``fft_fir_readout``, the FIR readout of ``wave_scan_fir`` on the Triton backend.
 
 y_t = sum_{n=0..min(t, K-1)} k_n u_{t-n} per channel, computed as irfft(rfft(u) * rfft(k)) with zero padding to a
 power of two >= L + K - 1, so the circular wrap-around never reaches the kept outputs. The FFTs run along the last
@@ -26,3 +27,15 @@ def fft_causal_conv(u: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     n = 1 << max(L + K - 2, 1).bit_length()
     spec = torch.fft.rfft(u.to(dtype).permute(0, 2, 3, 1), n=n) * torch.fft.rfft(k.to(dtype).permute(1, 2, 0), n=n)
     return torch.fft.irfft(spec, n=n)[..., :L].permute(0, 3, 1, 2).contiguous().to(u.dtype)
+
+
+def fft_fir_readout(z: torch.Tensor, fir: torch.Tensor, initial_state: torch.Tensor | None = None) -> torch.Tensor:
+    """The FIR readout y_t = sum_{j<S} fir[:, j] * z_{t-j} of ``wave_hf.ops.wave_scan_fir`` as one FFT convolution
+    over [z_{-(S-1)}, ..., z_{L-1}] (the history from ``initial_state`` (B, H, S, D), None: zeros); fir: (H, S, D)."""
+    B, L, H, D = z.shape
+    S = fir.shape[1]
+    if initial_state is None:
+        past = z.new_zeros(B, S - 1, H, D)
+    else:
+        past = initial_state[:, :, : S - 1].flip(2).transpose(1, 2).to(z.dtype)
+    return fft_causal_conv(torch.cat([past, z], dim=1), fir.transpose(0, 1))[:, S - 1 :]

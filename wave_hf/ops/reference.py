@@ -64,3 +64,32 @@ def wave_scan_reference(
         zs.append(z_t)
     z = torch.stack(zs, dim=1) if zs else u_c.new_zeros(B, 0, H, D)
     return z.to(u.dtype), (state.to(u.dtype) if output_final_state else None)
+
+
+def fir_readout_reference(
+    z: torch.Tensor, fir: torch.Tensor, initial_state: torch.Tensor | None = None
+) -> torch.Tensor:
+    """The FIR readout y_t = sum_{j<S} fir[:, j] * z_{t-j} of the waves z (B, L, H, D), reading z_{t-j} for t < j from
+    ``initial_state`` (B, H, S, D) (None: zeros); fir: (H, S, D). Returns (B, L, H, D) in the promoted dtype."""
+    B, L, H, D = z.shape
+    S = fir.shape[1]
+    dtype = _promoted(z, fir, initial_state)
+    if initial_state is None:
+        past = z.new_zeros(B, S, H, D, dtype=dtype)
+    else:
+        past = initial_state.to(dtype).flip(2).transpose(1, 2)  # chronological
+    timeline = torch.cat([past, z.to(dtype)], dim=1)  # [z_{-S}, ..., z_{L-1}]
+    return sum(fir[:, j].to(dtype) * timeline[:, S - j : S - j + L] for j in range(S))
+
+
+def wave_scan_fir_reference(
+    u: torch.Tensor,
+    a: torch.Tensor,
+    fir: torch.Tensor,
+    initial_state: torch.Tensor | None = None,
+    output_waves: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``wave_scan_reference`` followed by ``fir_readout_reference``: (y, z or None), in u's dtype."""
+    z, _ = wave_scan_reference(u, a, initial_state)
+    y = fir_readout_reference(z, fir, initial_state).to(u.dtype)
+    return y, (z if output_waves else None)

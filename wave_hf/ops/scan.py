@@ -11,10 +11,11 @@ import logging
 
 import torch
 
-from .chunked import chunked_backward, chunked_forward
-from .reference import wave_scan_reference, wave_step_reference
+from .chunked import chunk_length, chunked_backward, chunked_fir_backward, chunked_fir_forward, chunked_forward
+from .fft_conv import fft_fir_readout
+from .reference import wave_scan_fir_reference, wave_scan_reference, wave_step_reference
 from .triton_backend import triton_backward, triton_forward, unsupported_reason
-from .validation import ScanShape, check_scan_inputs, check_step_inputs, compute_dtype
+from .validation import ScanShape, check_fir, check_scan_inputs, check_step_inputs, compute_dtype
 
 logger = logging.getLogger(__name__)
 
@@ -149,3 +150,102 @@ def wave_step(
     dtype = compute_dtype(u_t, a, state)
     z_t, new_state = wave_step_reference(u_t.to(dtype), a.to(dtype), state.to(dtype))
     return z_t.to(u_t.dtype), new_state.to(state.dtype)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# the scan with its FIR readout
+# --------------------------------------------------------------------------------------------------------------------
+
+
+@torch.library.custom_op("wave_hf::wave_scan_fir", mutates_args=())
+def _scan_fir_op(
+    u: torch.Tensor, a: torch.Tensor, fir: torch.Tensor, initial_state: torch.Tensor | None, output_waves: bool
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    y, z, zc = chunked_fir_forward(u, a, fir, initial_state, output_waves)
+    return y.contiguous(), z.contiguous(), zc  # zc: the channel-major waves, kept for the backward
+
+
+@_scan_fir_op.register_fake
+def _(u, a, fir, initial_state, output_waves):
+    B, L, H, D = u.shape
+    C, W = (H, D) if a.dim() == 4 else (H * D, 1)
+    T = chunk_length(a.shape[1], W)
+    Lp = max(1, -(-L // T)) * T
+    z = torch.empty_like(u) if output_waves else u.new_empty(0)
+    return torch.empty_like(u), z, u.new_empty(C, B, Lp, W, dtype=compute_dtype(u, a, fir, initial_state))
+
+
+@torch.library.custom_op("wave_hf::wave_scan_fir_backward", mutates_args=())
+def _scan_fir_backward_op(
+    grad_y: torch.Tensor,
+    grad_z: torch.Tensor | None,
+    a: torch.Tensor,
+    fir: torch.Tensor,
+    initial_state: torch.Tensor | None,
+    zc: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    grad_u, grad_a, grad_fir, grad_s = chunked_fir_backward(grad_y, grad_z, a, fir, initial_state, zc)
+    grad_s = grad_y.new_empty(0) if grad_s is None else grad_s.contiguous()
+    return grad_u.contiguous(), grad_a.contiguous(), grad_fir.contiguous(), grad_s
+
+
+@_scan_fir_backward_op.register_fake
+def _(grad_y, grad_z, a, fir, initial_state, zc):
+    grad_s = grad_y.new_empty(0) if initial_state is None else torch.empty_like(initial_state)
+    return torch.empty_like(grad_y), torch.empty_like(a), torch.empty_like(fir), grad_s
+
+
+def _setup_fir_context(ctx, inputs, output):
+    _, a, fir, initial_state, output_waves = inputs
+    ctx.save_for_backward(a, fir, initial_state, output[2])
+    ctx.has_initial_state = initial_state is not None
+    ctx.output_waves = output_waves
+
+
+def _fir_backward(ctx, grad_y, grad_z, _grad_zc):
+    a, fir, initial_state, zc = ctx.saved_tensors
+    grad_z = grad_z if ctx.output_waves else None
+    grad_u, grad_a, grad_fir, grad_s = torch.ops.wave_hf.wave_scan_fir_backward(
+        grad_y, grad_z, a, fir, initial_state, zc
+    )
+    return grad_u, grad_a, grad_fir, grad_s if ctx.has_initial_state else None, None
+
+
+_scan_fir_op.register_autograd(_fir_backward, setup_context=_setup_fir_context)
+
+
+def wave_scan_fir(
+    u: torch.Tensor,
+    a: torch.Tensor,
+    fir: torch.Tensor,
+    initial_state: torch.Tensor | None = None,
+    *,
+    output_waves: bool = False,
+    backend: str = "auto",
+    check_finite: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The wave scan with an FIR readout of its substrate (H3's shift-SSM ``C``; the LBC mixer's ``readout="fir"``):
+
+        z_t = u_t + sum_{k=1..S} a_k z_{t-k}   (``wave_scan``),    y_t = sum_{j=0..S-1} fir[:, j] * z_{t-j},
+
+    with z_{t-j} for t < j read from ``initial_state``.
+
+    Args:
+        u, a, initial_state, backend, check_finite: as in ``wave_scan``.
+        fir: (H, S, D) per-wave taps; fir[:, j] multiplies the value j steps back (j = 0: z_t).
+        output_waves: also return z (B, L, H, D) (e.g. to take the substrate after each row's last token).
+
+    Returns y (B, L, H, D) in u's dtype and z or None; gradients flow to u, a, fir, initial_state and through z.
+    The chunked backend (CPU) reads out inside the scan's channel-major layout; the Triton backend runs ``wave_scan``
+    and an FFT convolution (``fft_fir_readout``); "reference" is the plain loop.
+    """
+    sizes = check_scan_inputs(u, a, initial_state, check_finite=check_finite, fn="wave_scan_fir")
+    check_fir(fir, u, sizes, fn="wave_scan_fir")
+    name = resolve_backend(backend, u, sizes)
+    if name == "reference":
+        return wave_scan_fir_reference(u, a, fir, initial_state, output_waves)
+    if name == "triton" or u.numel() == 0:
+        z, _ = wave_scan(u, a, initial_state, backend=name)
+        return fft_fir_readout(z, fir, initial_state), (z if output_waves else None)
+    y, z, _ = torch.ops.wave_hf.wave_scan_fir(u, a, fir, initial_state, output_waves)
+    return y, (z if output_waves else None)

@@ -88,6 +88,15 @@ def check_scan_inputs(
     return sizes
 
 
+def check_fir(fir: object, u: torch.Tensor, sizes: ScanShape, *, fn: str) -> None:
+    """Validates the FIR readout taps of ``wave_scan_fir``: (H, S, D) from ``u`` and ``a``, on u's device."""
+    expected = f"(H, S, D) = ({sizes.heads}, {sizes.substrate}, {sizes.width}) from `u` and `a`"
+    fir = _check_tensor(fn, "fir", fir, expected)
+    if _shape(fir) != (sizes.heads, sizes.substrate, sizes.width):
+        raise ValueError(f"{fn}: `fir` must have shape {expected}; got {_shape(fir)}")
+    _check_device(fn, "fir", fir, "u", u)
+
+
 def check_step_inputs(u_t: object, a: object, state: object, *, check_finite: bool, fn: str = "wave_step") -> ScanShape:
     """Validates ``wave_step`` arguments: u_t (B, H, D), a (H, S, D) or (H, S, D, D), state (B, H, S, D)."""
     u_t = _check_tensor(fn, "u_t", u_t, "(B, H, D)")
