@@ -66,6 +66,13 @@ def test_lengths_pick_the_memory_after_each_rows_real_steps():
         assert rel_err(final[b], ref) < 1e-12, n
 
 
+def test_scale_multiplies_the_readout_only():
+    q, k, v, w, m0 = inputs(2, 70, 2, 4, 3)
+    y, final = decay_memory(q, k, v, w, m0, output_final_state=True)
+    ys, final_s = decay_memory(q, k, v, w, m0, output_final_state=True, scale=0.25)
+    assert rel_err(ys, 0.25 * y) < 1e-14 and torch.equal(final_s, final)
+
+
 def test_steps_equal_the_scan_and_split_scans_continue():
     q, k, v, w, m0 = inputs(2, 45, 2, 3, 5)
     y, final = decay_memory(q, k, v, w, m0, output_final_state=True)

@@ -286,8 +286,7 @@ class WaveLBCMixer(nn.Module):
             kbar, sub = self._wave_parallel(k, state.get("substrate"), packed_mask, output_state)
             lengths = None if packed_mask is None else packed_mask.bool().sum(1)  # real tokens are packed to the front
             y, mem = decay_memory(q, kbar, v, self._memory_log_decay(), state.get("memory"),
-                                  output_final_state=output_state, lengths=lengths, check_range=False)
-            y = y * D**-0.5
+                                  output_final_state=output_state, lengths=lengths, scale=D**-0.5, check_range=False)
             if output_state:
                 new_state["memory"] = mem
         else:

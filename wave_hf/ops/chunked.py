@@ -126,10 +126,10 @@ def scan_channel_major(
     chunks = y.view(C, B, n, T * W)
     tails = chunks[:, :, 1:, edge].flip(2) if reverse else chunks[:, :, :-1, edge]  # (C, B, n-1, S*W), scan order
     R = lti.propagate_states(
-        tails.permute(2, 0, 3, 1).contiguous(), phi[:, edge], None if hist is None else lti.columns(hist)
+        tails.permute(2, 0, 1, 3).contiguous(), phi[:, edge], None if hist is None else lti.rows(hist)
     )
-    R = R[:n].flip(0) if reverse else R[:n]  # (n, C, S*W, B): history entering chunk c
-    entering = R.permute(1, 3, 0, 2).reshape(C, B * n, S * W)
+    R = R[:n].flip(0) if reverse else R[:n]  # (n, C, B, S*W): history entering chunk c
+    entering = R.permute(1, 2, 0, 3).reshape(C, B * n, S * W)
     y.baddbmm_(entering, phi.transpose(1, 2))
     return y.view(C, B, Lp, W), entering
 

@@ -12,9 +12,9 @@ steps and, for t in chunk [b, b + c),
 The intra-chunk part is two batched matmuls after splitting lambda^(t-s) = lambda^(t-m) lambda^(m-s) about the chunk
 middle m; the exponents stay within (c-1)/2 * |log_decay|, which is why ``log_decay`` must lie in
 [``LOG_DECAY_MIN``, 0] (lambda >= 0.018: a half-life of at least 0.17 steps). The hand-off of the (K, V) memory
-between chunks is a scan over the L / c chunks in log2(L / c) doubling steps (autograd keeps about log2(L / c) copies
-of the (L / c, K, V) chunk memories). The final memory is computed straight from the inputs, so per-row ``lengths``
-(right padding) cost nothing extra. Gradients come from autograd through these few large ops. Arithmetic runs in
+between chunks is a loop over the L / c chunks on (K, V) memories with a hand-written adjoint (``_ChunkHandOff``).
+The final memory is computed straight from the inputs, so per-row ``lengths`` (right padding) cost nothing extra.
+Other gradients come from autograd through these few large ops. Arithmetic runs in
 float32 (float64 for float64 inputs), with autocast disabled (the factors lambda^(+-(c-1)/2) exceed float16's range),
 and memories are returned in float32 (or float64): a bf16 memory would stop decaying for half-lives above ~200 steps.
 
@@ -86,9 +86,10 @@ def decay_memory(
     *,
     output_final_state: bool = False,
     lengths: torch.Tensor | None = None,
+    scale: float = 1.0,
     check_range: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Chunked decaying memory (module docstring).
+    """Chunked decaying memory (module docstring); returns ``scale * y``.
 
     Args:
         q, k: (B, L, H, K); v: (B, L, H, V); log_decay: (H, K) in [LOG_DECAY_MIN, 0];
@@ -112,43 +113,74 @@ def decay_memory(
         if check_range and not torch.compiler.is_compiling() and not bool(((lengths >= 0) & (lengths <= L)).all()):
             raise ValueError(f"decay_memory: `lengths` must lie in [0, L = {L}]; got {lengths.tolist()}")
     with torch.autocast(q.device.type, enabled=False):
-        return _chunked(q, k, v, log_decay, initial_memory, output_final_state, lengths)
+        return _chunked(q, k, v, log_decay, initial_memory, output_final_state, lengths, scale)
 
 
-def _chunked(q, k, v, log_decay, initial_memory, output_final_state, lengths):
+class _ChunkHandOff(torch.autograd.Function):
+    """The memory entering each chunk from the memory each chunk adds: E_0 = 0, E_i = d * E_{i-1} + kv_{i-1}.
+
+    kv: (B, H, n, K, V); d: (H, K, 1) (lambda^c per head and key dim). A loop over the n chunks on (B, H, K, V)
+    slices, forward and adjoint (A_i = g_i + d * A_{i+1}, grad kv_{i-1} = A_i, grad d = sum_i A_i E_{i-1}), which
+    moves far less memory than a log-depth scan of full-size tensors under autograd.
+    """
+
+    @staticmethod
+    def forward(ctx, kv: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+        entering = torch.empty_like(kv)
+        entering[:, :, 0].zero_()
+        for i in range(1, kv.shape[2]):
+            torch.addcmul(kv[:, :, i - 1], d, entering[:, :, i - 1], out=entering[:, :, i])
+        ctx.save_for_backward(d, entering)
+        return entering
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        d, entering = ctx.saved_tensors
+        grad_kv = torch.empty_like(entering)
+        grad_kv[:, :, -1].zero_()  # the last chunk's kv enters no chunk (the final memory is computed apart)
+        adjoint = grad[:, :, -1]
+        for i in range(entering.shape[2] - 1, 0, -1):  # adjoint of E_i, then of E_{i-1}
+            grad_kv[:, :, i - 1] = adjoint
+            adjoint = torch.addcmul(grad[:, :, i - 1], d, adjoint)
+        grad_d = (grad_kv[:, :, :-1] * entering[:, :, :-1]).sum(dim=(0, 2, 4))[..., None]
+        return grad_kv, grad_d
+
+
+def _chunked(q, k, v, log_decay, initial_memory, output_final_state, lengths, scale):
     B, L, H, K = q.shape
     V = v.shape[-1]
     dtype = _dtype(q, k, v, log_decay, initial_memory)
     c = min(CHUNK, L)
     n = -(-L // c)
 
-    def chunks(x: torch.Tensor) -> torch.Tensor:  # (B, L, H, F) -> (B, H, n, c, F), zero-padded at the end
+    def chunks(x: torch.Tensor) -> torch.Tensor:  # (B, L, H, F) -> contiguous (B, H, n, c, F), zero-padded at the end
         x = x.to(dtype).transpose(1, 2)
         if n * c != L:
             x = torch.cat([x, x.new_zeros(B, H, n * c - L, x.shape[-1])], dim=2)
-        return x.reshape(B, H, n, c, x.shape[-1])
+        return x.contiguous().view(B, H, n, c, x.shape[-1])
 
     qc, kc, vc = chunks(q), chunks(k), chunks(v)
     w = log_decay.to(dtype)[:, None, None, :]  # (H, 1, 1, K)
     pos = torch.arange(c, device=q.device, dtype=dtype)[:, None]  # (c, 1)
     half = (pos - (c - 1) / 2) * w  # (H, 1, c, K): (t - m) log lambda
-    scores = (qc * half.exp()) @ (kc * (-half).exp()).transpose(-1, -2)  # (B, H, n, c, c): q_t . lambda^(t-s) k_s
-    causal = torch.ones(c, c, dtype=torch.bool, device=q.device).tril()
-    y = torch.where(causal, scores, 0.0) @ vc
-    # the memory entering each chunk, then its contribution lambda^(t-b+1) q_t . M_{b-1}
-    chunk_kv = (kc * ((c - 1 - pos) * w).exp()).transpose(-1, -2) @ vc  # (B, H, n, K, V)
-    # memory after chunk i from zero: P_i = sum_{m <= i} lambda^(c(i-m)) chunk_kv_m, an inclusive scan over the chunks
-    # in log2(n) doubling steps (each adds the partial sums 2^j chunks back, decayed by lambda^(c 2^j))
-    acc, step, decay = chunk_kv, 1, (c * w).exp()[..., None]  # decay: (H, 1, 1, K, 1)
-    while step < n - 1:
-        acc = torch.cat([acc[:, :, :step], acc[:, :, step:] + decay[:, 0] * acc[:, :, :-step]], dim=2)
-        step, decay = 2 * step, decay * decay
-    entering = torch.cat([acc.new_zeros(B, H, 1, K, V), acc[:, :, : n - 1]], dim=2)  # M_{b-1} for every chunk start b
+    q_half = qc * (half.exp() * scale)  # scale * lambda^(t-m) q_t
+    k_half = kc * (-half).exp()  # lambda^(m-s) k_s
+    scores = q_half @ k_half.transpose(-1, -2)  # (B, H, n, c, c): scale * q_t . lambda^(t-s) k_s
+    y = scores.tril_() @ vc
+    # what each chunk adds to the memory, sum_s lambda^(c-1-s) k_s v_s^T, with lambda^(c-1-s) = lambda^((c-1)/2) *
+    # lambda^(m-s); the memory entering each chunk, and its contribution lambda^(t+1) q_t . M_{b-1} with
+    # lambda^(t+1) = lambda^(t-m) * lambda^((c+1)/2): the constant factors go on the (K, V) memories
+    per_key = w[:, 0, 0, :, None]  # (H, K, 1)
+    chunk_kv = ((c - 1) / 2 * per_key).exp()[:, None] * (k_half.transpose(-1, -2) @ vc)  # (B, H, n, K, V)
+    entering = _ChunkHandOff.apply(chunk_kv, (c * per_key).exp())  # M_{b-1} for every chunk start b
     if initial_memory is not None:
         chunk_start = torch.arange(n, device=q.device, dtype=dtype)[:, None]
         entering = entering + (c * chunk_start * w[:, 0]).exp()[..., None] * initial_memory.to(dtype)[:, :, None]
-    y = y + (qc * ((pos + 1) * w).exp()) @ entering
-    y = y.reshape(B, H, n * c, V)[:, :, :L].transpose(1, 2).to(q.dtype)
+    y = torch.baddbmm(
+        y.view(B * H * n, c, V), q_half.view(B * H * n, c, K),
+        (((c + 1) / 2 * per_key).exp()[:, None] * entering).view(B * H * n, K, V),
+    )
+    y = y.view(B, H, n * c, V)[:, :, :L].transpose(1, 2).to(q.dtype)
     if not output_final_state:
         return y, None
     # M after n_b steps = lambda^n_b M_0 + sum_{s < n_b} lambda^(n_b-1-s) k_s v_s^T, straight from the inputs

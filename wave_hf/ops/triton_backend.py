@@ -130,10 +130,10 @@ class _Problem:
         else:
             self.launch(x, None, None, tails, reverse=reverse)
             M = lti.transition(self.a_blk.transpose(-1, -2) if reverse else self.a_blk, self.T)
-            r0 = None if hist0 is None else lti.columns(hist0.view(B, S, self.C, self.W))
-            t0 = tails[:, :-1].view(B, self.n_seg - 1, S, self.C, self.W).permute(1, 3, 2, 4, 0)
-            R = lti.propagate_states(t0.reshape(self.n_seg - 1, self.C, S * self.W, B), M, r0)
-            hists = R.view(self.n_seg, self.C, S, self.W, B).permute(4, 0, 2, 1, 3).contiguous().view(B, -1, S, CW)
+            r0 = None if hist0 is None else lti.rows(hist0.view(B, S, self.C, self.W))
+            t0 = tails[:, :-1].view(B, self.n_seg - 1, S, self.C, self.W).permute(1, 3, 0, 2, 4)
+            R = lti.propagate_states(t0.reshape(self.n_seg - 1, self.C, B, S * self.W), M, r0)
+            hists = R.view(self.n_seg, self.C, B, S, self.W).permute(2, 0, 3, 1, 4).contiguous().view(B, -1, S, CW)
         self.launch(x, hists, z, tails, reverse=reverse, zs=zs, hist0=ga_hist0, ga=ga)
         return z, tails[:, -1]
 
