@@ -42,19 +42,6 @@ def chunk_length(substrate: int, width: int) -> int:
     return max(substrate, base)
 
 
-def block_toeplitz(seq: torch.Tensor) -> torch.Tensor:
-    """Lower block-triangular Toeplitz matrix (C, T*W, T*W) with block [m, n] = seq[:, m - n] for m >= n, else 0.
-
-    seq: (C, T, W, W). Built as a strided window view over one padded row buffer (row block T-1-m of the result
-    starts at block m of the buffer), then one flip of the row blocks.
-    """
-    C, T, W, _ = seq.shape
-    rows = seq.new_zeros(C, W, (2 * T - 1) * W)  # [.., w, j*W + x] = seq[T-1-j][w, x] for j < T
-    rows[:, :, : T * W] = seq.flip(1).permute(0, 2, 1, 3).reshape(C, W, T * W)
-    view = rows.as_strided((C, T, W, T * W), (W * (2 * T - 1) * W, W, (2 * T - 1) * W, 1))
-    return view.flip(1).reshape(C, T * W, T * W)
-
-
 def _chunk_operators(a_blk: torch.Tensor, T: int, reverse: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """Toe (C, T*W, T*W), block [m, n] = h_{m-n} (zero for n > m), and Phi (C, T*W, S*W) = Toe[:, :S] drive_map, the
     map from the entering history to the chunk.
@@ -66,13 +53,13 @@ def _chunk_operators(a_blk: torch.Tensor, T: int, reverse: bool) -> tuple[torch.
     """
     C, S, W, _ = a_blk.shape
     eye = torch.eye(W, dtype=a_blk.dtype, device=a_blk.device)
-    lags = a_blk.new_zeros(C, T, W, W)  # [I, -a_1, ..., -a_S, 0, ...]: block_toeplitz(lags) = I - A_toe
+    lags = a_blk.new_zeros(C, T, W, W)  # [I, -a_1, ..., -a_S, 0, ...]: lti.block_toeplitz(lags) = I - A_toe
     lags[:, 0] = eye
     lags[:, 1 : S + 1] = -a_blk[:, : T - 1]
     e0 = lags.new_zeros(T * W, W)
     e0[:W] = eye
-    h = torch.linalg.solve_triangular(block_toeplitz(lags), e0.expand(C, T * W, W), upper=False, unitriangular=True)
-    toe = block_toeplitz(h.view(C, T, W, W))
+    h = torch.linalg.solve_triangular(lti.block_toeplitz(lags), e0.expand(C, T * W, W), upper=False, unitriangular=True)
+    toe = lti.block_toeplitz(h.view(C, T, W, W))
     drive = lti.drive_map(a_blk)
     if reverse:
         return toe.transpose(1, 2), (drive @ toe[:, (T - S) * W :]).transpose(1, 2)
@@ -259,7 +246,7 @@ def _fir_operators(taps: torch.Tensor, T: int) -> tuple[torch.Tensor, torch.Tens
     seq[:, :S] = blocks
     read_history = blocks.new_zeros(C, T * W, S * W)
     read_history[:, : S * W] = lti.drive_map(torch.cat([blocks[:, 1:], blocks.new_zeros(C, 1, W, W)], dim=1))
-    return block_toeplitz(seq), read_history
+    return lti.block_toeplitz(seq), read_history
 
 
 def chunked_fir_forward(

@@ -43,23 +43,26 @@ def state_from_history(hist: torch.Tensor, heads: int, width: int) -> torch.Tens
     return hist.reshape(B, S, heads, width).transpose(1, 2).flip(2)
 
 
-def blocks_to_matrix(x: torch.Tensor) -> torch.Tensor:
-    """(C, N, M, W, W) block array -> (C, N*W, M*W) matrix."""
-    C, N, M, W, _ = x.shape
-    return x.permute(0, 1, 3, 2, 4).reshape(C, N * W, M * W)
+def block_toeplitz(seq: torch.Tensor) -> torch.Tensor:
+    """Lower block-triangular Toeplitz matrix (C, T*W, T*W) with block [m, n] = seq[:, m - n] for m >= n, else 0.
+
+    seq: (C, T, W, W). Built as a strided window view over one padded row buffer (row block T-1-m of the result
+    starts at block m of the buffer), then one flip of the row blocks.
+    """
+    C, T, W, _ = seq.shape
+    rows = seq.new_zeros(C, W, (2 * T - 1) * W)  # [.., w, j*W + x] = seq[T-1-j][w, x] for j < T
+    rows[:, :, : T * W] = seq.flip(1).permute(0, 2, 1, 3).reshape(C, W, T * W)
+    view = rows.as_strided((C, T, W, T * W), (W * (2 * T - 1) * W, W, (2 * T - 1) * W, 1))
+    return view.flip(1).reshape(C, T * W, T * W)
 
 
 def drive_map(a_blk: torch.Tensor) -> torch.Tensor:
     """(C, S*W, S*W) map from an entering history r to the extra drive of the first S steps of a chunk.
 
-    c_n = sum_{k=n+1..S} a_k z_{n-k} (n < S) and z_{n-k} = r_{S+n-k}, so block [n, j] = a_{S+n-j} for j >= n.
+    c_n = sum_{k=n+1..S} a_k z_{n-k} and z_{n-k} = r_{S+n-k}, so block [n, j] = a_{S+n-j} for j >= n: the transpose of
+    the lower block-Toeplitz matrix of the sequence a_S^T, a_{S-1}^T, ..., a_1^T.
     """
-    C, S, W, _ = a_blk.shape
-    a_pad = torch.cat([a_blk, a_blk.new_zeros(C, 1, W, W)], dim=1)
-    n = torch.arange(S, device=a_blk.device)
-    lag = n[None, :] - n[:, None]  # j - n
-    idx = torch.where(lag >= 0, S - 1 - lag, S)
-    return blocks_to_matrix(a_pad[:, idx])
+    return block_toeplitz(a_blk.flip(1).transpose(-1, -2)).transpose(1, 2)
 
 
 def transition(a_blk: torch.Tensor, steps: int) -> torch.Tensor:
