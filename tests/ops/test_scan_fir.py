@@ -54,7 +54,7 @@ def test_chunked_matches_reference(L, S, D, dense, with_state, nan_empty):
 
 
 def test_chunked_long_sequence_many_chunks():
-    """L = 1000 at S = 64 (chunks of 128): the history hand-off between many chunks."""
+    """L = 1000 at S = 64 (chunks of 64): the history hand-off between many chunks."""
     args = case(1, 1000, 2, 64, 1, False, True)
     for name, got, ref in zip(NAMES, outputs_and_grads("chunked", *args), outputs_and_grads("reference", *args)):
         assert rel_err(got, ref) < 1e-10, name

@@ -28,17 +28,14 @@ from .validation import compute_dtype
 
 
 def chunk_length(substrate: int, width: int) -> int:
-    """Chunk length T >= S: a power of two near 256 / W in [16, 64] (64 up to width 4, 16 for width 16), 128 for
-    single waves (W = 1) with 32 < S <= 128, or S.
+    """Chunk length T >= S: a power of two near 256 / W in [16, 64] (64 up to width 4, 16 for width 16), or S.
 
     Per value the chunk matmul costs 2*T*W flops and the sequential hand-off 2*S^2*W/T, in L/T Python-level steps;
-    building the operators costs about C*(T*W)^2 per call, which keeps T*W near 256 for wide blocks. For long
-    single-wave boundaries the hand-off dominates, so T = 128 halves its steps (measured at S = 64: forward +
-    backward 1.3x faster at B = 1, L = 8192 and 1.08x at B = 4, L = 2048; T = 256 is slower again).
+    building the operators costs about C*(T*W)^2 per call, which keeps T*W near 256 for wide blocks. With the
+    hand-off on row vectors (``lti.propagate_states``), T = 128 is no faster than 64 at S = 64 (scan + FIR readout,
+    forward + backward: equal at B = 1, L = 8192 and B = 4, L = 2048, 1.25x slower at B = 16, L = 512).
     """
     base = min(64, max(16, 1 << (256 // width).bit_length() - 1))
-    if width == 1 and 32 < substrate <= 128:
-        base = 128
     return max(substrate, base)
 
 
