@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import torch
 
-from .validation import _check_device, _check_tensor
+from .validation import _check_device, _check_tensor, compute_dtype
 
 LOG_DECAY_MIN = -4.0
 CHUNK = 32
@@ -70,11 +70,6 @@ def _check(fn: str, q, k, v, log_decay, memory, memory_name: str, has_time: bool
             )
         _check_device(fn, memory_name, memory, "q", q)
     return q.shape[0], H, K, V
-
-
-def _dtype(*xs: torch.Tensor | None) -> torch.dtype:
-    """float64 if any input is float64, else float32: the arithmetic and memory dtype."""
-    return torch.float64 if any(x is not None and x.dtype == torch.float64 for x in xs) else torch.float32
 
 
 def decay_memory(
@@ -149,7 +144,7 @@ class _ChunkHandOff(torch.autograd.Function):
 def _chunked(q, k, v, log_decay, initial_memory, output_final_state, lengths, scale):
     B, L, H, K = q.shape
     V = v.shape[-1]
-    dtype = _dtype(q, k, v, log_decay, initial_memory)
+    dtype = compute_dtype(q, k, v, log_decay, initial_memory)  # also the memory's dtype
     c = min(CHUNK, L)
     n = -(-L // c)
 
@@ -206,7 +201,7 @@ def decay_memory_step(
     """One step: q_t, k_t (B, H, K), v_t (B, H, V), memory (B, H, K, V) -> (y_t (B, H, V) in q_t's dtype, new memory
     in float32 (float64 for float64 inputs)); ``check_range`` as in ``decay_memory``."""
     _check("decay_memory_step", q_t, k_t, v_t, log_decay, memory, "memory", False, check_range)
-    dtype = _dtype(q_t, k_t, v_t, log_decay, memory)
+    dtype = compute_dtype(q_t, k_t, v_t, log_decay, memory)
     q, k, v, w, mem = (x if x.dtype == dtype else x.to(dtype) for x in (q_t, k_t, v_t, log_decay, memory))
     new = torch.addcmul(w.exp()[..., None] * mem, k[..., None], v[..., None, :])
     y = (q[..., None, :] @ new).squeeze(-2)
