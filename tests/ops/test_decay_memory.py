@@ -71,6 +71,9 @@ def test_scale_multiplies_the_readout_only():
     y, final = decay_memory(q, k, v, w, m0, output_final_state=True)
     ys, final_s = decay_memory(q, k, v, w, m0, output_final_state=True, scale=0.25)
     assert rel_err(ys, 0.25 * y) < 1e-14 and torch.equal(final_s, final)
+    y_t, new = decay_memory_step(q[:, 0], k[:, 0], v[:, 0], w, m0)
+    ys_t, new_s = decay_memory_step(q[:, 0], k[:, 0], v[:, 0], w, m0, scale=0.25)
+    assert rel_err(ys_t, 0.25 * y_t) < 1e-14 and torch.equal(new_s, new)
 
 
 def test_steps_equal_the_scan_and_split_scans_continue():

@@ -315,8 +315,8 @@ class WaveLBCMixer(nn.Module):
             mem = state.get("memory")
             if mem is None:  # the memory is kept in float32 (or float64), whatever the model's dtype
                 mem = kbar.new_zeros(B, H, D, D, dtype=torch.promote_types(kbar.dtype, torch.float32))
-            y, new_state["memory"] = decay_memory_step(q, kbar, v, self._memory_log_decay(), mem, check_range=False)
-            y = y * D**-0.5
+            y, new_state["memory"] = decay_memory_step(q, kbar, v, self._memory_log_decay(), mem, scale=D**-0.5,
+                                                       check_range=False)
         else:
             y, sub = self._wave_step(proj.view(B, H, D), state.get("substrate"))
         new_state["substrate"] = sub

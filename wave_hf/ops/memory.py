@@ -91,10 +91,11 @@ def decay_memory(
         initial_memory: (B, H, K, V) memory before the sequence (None: zeros);
         lengths: (B,) integers in [0, L]: the final memory of row b is the one after its first ``lengths[b]`` steps
             (right padding never reaches it); None: all L steps.
+        scale: multiplies the readout y (e.g. K**-0.5), folded into q's decay factors at no extra cost.
         check_range: verify that ``log_decay`` (and ``lengths``) lie in range (a host sync; skip it when the caller
             guarantees the range, as ``WaveLBCMixer`` does).
     Returns:
-        y (B, L, H, V) in q's dtype and, with ``output_final_state``, the final memory (B, H, K, V) in float32
+        scale * y (B, L, H, V) in q's dtype and, with ``output_final_state``, the final memory (B, H, K, V) in float32
         (float64 for float64 inputs).
     """
     B, H, K, V = _check("decay_memory", q, k, v, log_decay, initial_memory, "initial_memory", True, check_range)
@@ -196,15 +197,16 @@ def decay_memory_step(
     log_decay: torch.Tensor,
     memory: torch.Tensor,
     *,
+    scale: float = 1.0,
     check_range: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """One step: q_t, k_t (B, H, K), v_t (B, H, V), memory (B, H, K, V) -> (y_t (B, H, V) in q_t's dtype, new memory
-    in float32 (float64 for float64 inputs)); ``check_range`` as in ``decay_memory``."""
+    """One step: q_t, k_t (B, H, K), v_t (B, H, V), memory (B, H, K, V) -> (scale * y_t (B, H, V) in q_t's dtype, new
+    memory in float32 (float64 for float64 inputs)); ``scale`` and ``check_range`` as in ``decay_memory``."""
     _check("decay_memory_step", q_t, k_t, v_t, log_decay, memory, "memory", False, check_range)
     dtype = compute_dtype(q_t, k_t, v_t, log_decay, memory)
     q, k, v, w, mem = (x if x.dtype == dtype else x.to(dtype) for x in (q_t, k_t, v_t, log_decay, memory))
     new = torch.addcmul(w.exp()[..., None] * mem, k[..., None], v[..., None, :])
-    y = (q[..., None, :] @ new).squeeze(-2)
+    y = (q[..., None, :] @ new).squeeze(-2) * scale
     return (y if y.dtype == q_t.dtype else y.to(q_t.dtype)), new
 
 
