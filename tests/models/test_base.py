@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
-from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForTimeSeriesPrediction
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForCausalLM,
+    AutoModelForTimeSeriesPrediction,
+    GenerationConfig,
+)
 
 from tests.models import hf_checks
 from tests.models.toy_family import ToyConfig, ToyForCausalLM, ToyForPrediction, ToyModel
@@ -113,6 +119,10 @@ def test_bad_inputs(ids):
         m(ids[:, :0])
     with pytest.raises(ValueError, match="assisted generation is not supported"):
         m.generate(ids, max_new_tokens=2, assistant_model=m)
+    with pytest.raises(ValueError, match=r"assisted generation is not supported \(asked for by \['prompt_lookup"):
+        m.generate(ids, max_new_tokens=2, prompt_lookup_num_tokens=2)
+    with pytest.raises(ValueError, match="cannot be rolled back"):
+        m.generate(ids, generation_config=GenerationConfig(max_new_tokens=2, prompt_lookup_num_tokens=2))
 
 
 def test_prediction_head_loss_mask_and_rollout():

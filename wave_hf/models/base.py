@@ -285,7 +285,7 @@ class WavePreTrainedModel(PreTrainedModel):
     base_model_prefix = "model"
     main_input_name = "input_ids"
     supports_gradient_checkpointing = True
-    _is_stateful = True  # generate() then refuses assisted decoding with a clear message
+    _is_stateful = True  # a recurrent state: transformers' own checks treat the model as stateful
     _supports_sdpa = True
 
     def _init_weights(self, module: nn.Module) -> None:
@@ -463,6 +463,28 @@ class WaveForCausalLMBase(WavePreTrainedModel, GenerationMixin):
     def _supports_default_dynamic_cache(cls) -> bool:
         # generate() must not build a DynamicCache: the model creates its WaveCache on the first forward
         return False
+
+    def generate(self, inputs=None, generation_config=None, *args: Any, assistant_model=None, **kwargs: Any):
+        """``GenerationMixin.generate``; assisted decoding (a draft model, prompt lookup, early exit) is refused here.
+
+        Assisted decoding verifies draft tokens and then rolls the cache back to the last accepted one. A wave cache
+        is a fixed-size recurrent state (the substrate after the last token), not a list of per-token entries, so
+        it cannot be rolled back. The check is ours (not transformers'), so it holds for every transformers 5.x.
+        """
+        config = generation_config if generation_config is not None else self.generation_config
+        drafts = {
+            "assistant_model": assistant_model,
+            "prompt_lookup_num_tokens": kwargs.get("prompt_lookup_num_tokens", config.prompt_lookup_num_tokens),
+            "assistant_early_exit": kwargs.get("assistant_early_exit", getattr(config, "assistant_early_exit", None)),
+        }
+        used = sorted(name for name, value in drafts.items() if value is not None)
+        if used:
+            raise ValueError(
+                f"{type(self).__name__}: assisted generation is not supported (asked for by {used}). Assisted "
+                "(speculative) decoding rolls the cache back after rejected draft tokens, and a wave_hf cache is a "
+                "fixed-size recurrent state that cannot be rolled back."
+            )
+        return super().generate(inputs, generation_config, *args, **kwargs)
 
     def forward(
         self,
