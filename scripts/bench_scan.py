@@ -14,7 +14,13 @@ Peak memory of chunked forward+backward is measured as the growth of the process
 subprocess per length, from after a warm-up on a tiny shape to after the backward pass; it includes the inputs and
 their gradients, and is reported relative to the size of u.
 
-Usage: python scripts/bench_scan.py [--quick] [--device cuda] [--threads N] [--max-reference-length L]
+Packed rows (``--packed``): at the same shapes, forward+backward of ``wave_scan``, ``wave_scan_fir`` and
+``decay_memory`` (keys and values of width D, the LBC mixer's gating memory) on rows of documents of random lengths
+(uniform in [1, 2 * --doc-length - 1], so starts fall anywhere inside chunks) against the same rows unpacked, timed
+alternately in one run; "ratio" is packed throughput / unpacked throughput (goal: >= 0.95).
+
+Usage: python scripts/bench_scan.py [--quick] [--packed] [--doc-length N] [--device cuda] [--threads N]
+    [--max-reference-length L]
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ import time
 
 import torch
 
-from wave_hf.ops import fft_causal_conv, wave_scan
+from wave_hf.ops import decay_memory, fft_causal_conv, wave_scan, wave_scan_fir
 
 B, H = 8, 16
 GOAL = dict(S=16, D=4, L=4096)
@@ -89,6 +95,87 @@ def time_scan(backend: str, u, a, s0, device: str, repeats: int) -> tuple[float,
         torch.autograd.backward((z, final), (gz, gf))
 
     return timer(fwd, device, repeats), timer(fwd_bwd, device, repeats)
+
+
+def timer_pair(first, second, device: str, repeats: int, budget_s: float = 4.0) -> tuple[float, float]:
+    """Median wall times (ms) of two functions called alternately (so that drifts of a shared machine hit both)."""
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    t0 = time.perf_counter()
+    first()
+    second()
+    sync()
+    n = max(3, min(repeats, int(budget_s / max(time.perf_counter() - t0, 1e-6))))
+    times = ([], [])
+    for _ in range(n):
+        for fn, out in ((first, times[0]), (second, times[1])):
+            t0 = time.perf_counter()
+            fn()
+            sync()
+            out.append(time.perf_counter() - t0)
+    return tuple(1e3 * sorted(t)[len(t) // 2] for t in times)
+
+
+def random_documents(L: int, mean: int, generator: torch.Generator) -> torch.Tensor:
+    """(B, L) bool starts of documents with lengths uniform in [1, 2 * mean - 1], one packed row per batch row."""
+    reset = torch.zeros(B, L, dtype=torch.bool)
+    for b in range(B):
+        p = 0
+        while p < L:
+            reset[b, p] = True
+            p += int(torch.randint(1, 2 * mean, (1,), generator=generator))
+    return reset
+
+
+def time_packed(S: int, D: int, L: int, dense: bool, mean: int, device: str, repeats: int) -> dict:
+    """{op: (unpacked f+b ms, packed f+b ms)} for wave_scan, wave_scan_fir and (diagonal only) decay_memory."""
+    u, a, s0, _ = make_case(S, D, L, dense, device)
+    g = torch.Generator().manual_seed(1)
+    reset = random_documents(L, mean, g).to(device)
+    fir = (torch.randn(H, S, D, generator=g) / S).to(device)
+    gz = torch.randn_like(u)
+    out = {}
+
+    def scan(reset):
+        leaves = [t.clone().requires_grad_() for t in (u, a, s0)]
+        z, _ = wave_scan(*leaves, reset=reset)
+        z.backward(gz)
+
+    def scan_fir(reset):
+        leaves = [t.clone().requires_grad_() for t in (u, a, fir, s0)]
+        y, _ = wave_scan_fir(*leaves, reset=reset)
+        y.backward(gz)
+
+    out["wave_scan"] = timer_pair(lambda: scan(None), lambda: scan(reset), device, repeats)
+    out["wave_scan_fir"] = timer_pair(lambda: scan_fir(None), lambda: scan_fir(reset), device, repeats)
+    if not dense:
+        q, k, v = (torch.randn(B, L, H, D, generator=g).to(device) for _ in range(3))
+        w = (torch.rand(H, D, generator=g) * -3.9 - 0.05).to(device)
+
+        def memory(reset):
+            leaves = [t.clone().requires_grad_() for t in (q, k, v, w)]
+            y, _ = decay_memory(*leaves, reset=reset, check_range=False)
+            y.backward(gz)
+
+        out["decay_memory"] = timer_pair(lambda: memory(None), lambda: memory(reset), device, repeats)
+    return out
+
+
+def packed_table(grid, mean: int, device: str, repeats: int) -> None:
+    print(f"\n# packed rows vs unpacked, forward+backward, documents of mean length {mean} (uniform lengths)")
+    print("| form | S | D | L | op | unpacked ms | packed ms | ratio |")
+    print("|---|---|---|---|---|---|---|---|")
+    ratios = {}
+    for S, D, L in grid:
+        for dense in (False, True):
+            for op, (plain, packed) in time_packed(S, D, L, dense, mean, device, repeats).items():
+                ratios.setdefault(op, []).append(plain / packed)
+                form = "dense" if dense else "diag"
+                print(f"| {form} | {S} | {D} | {L} | {op} | {fmt(plain)} | {fmt(packed)} | {plain / packed:.2f} |",
+                      flush=True)  # fmt: skip
+    print("\n# packed / unpacked throughput (goal >= 0.95 for wave_scan_fir and decay_memory): min / median")
+    for op, r in ratios.items():
+        r = sorted(r)
+        print(f"#   {op}: {r[0]:.2f} / {r[len(r) // 2]:.2f}")
 
 
 def time_fft(u, k, device: str, repeats: int) -> tuple[float, float]:
@@ -153,6 +240,8 @@ def main() -> None:
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch CPU threads")
     p.add_argument("--max-reference-length", type=int, default=4096, help="time the reference loop up to this L")
+    p.add_argument("--packed", action="store_true", help="only the packed-vs-unpacked table")
+    p.add_argument("--doc-length", type=int, default=512, help="mean document length of --packed")
     p.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -168,6 +257,13 @@ def main() -> None:
     else:
         grid = [(S, D, L) for S in (4, 16) for D in (1, 4, 16) for L in (256, 1024, 4096, 16384)]
         repeats, mem_lengths = 5, (1024, 4096, 16384, 65536)
+    if args.packed:
+        name = torch.cuda.get_device_name() if device == "cuda" else platform.processor() or platform.machine()
+        print(f"# wave_hf packed-row benchmark: {device} ({name}), torch {torch.__version__}, {args.threads} threads")
+        print(f"# B={B}, H={H}, float32, initial state, gradients to every input")
+        lengths = (1024, 4096) if args.quick else (1024, 4096, 16384)
+        packed_table(sorted({(S, D, L) for S, D, _ in grid for L in lengths}), args.doc_length, device, repeats)
+        return
     gflops, gbps = machine_peaks(device)
     name = torch.cuda.get_device_name() if device == "cuda" else platform.processor() or platform.machine()
     print(f"# wave_scan benchmark: {device} ({name}), torch {torch.__version__}, {args.threads} threads")

@@ -42,3 +42,27 @@ def test_compile_fullgraph_scan_fir():
         results.append([value.detach(), *torch.autograd.grad(value, leaves)])
     for eager, comp in zip(*results):
         assert rel_err(comp, eager) < 1e-6
+
+
+def test_compile_fullgraph_with_document_starts():
+    """``reset`` flows through the registered ops (torch.ops.wave_hf.*) as a tensor: one graph, same values and
+    gradients, for the scan and the scan with its FIR readout."""
+    u, a, s0, gz, gf = case_tensors(2, 70, 2, 3, 4, False, True, dtype=torch.float32)
+    fir = torch.randn(2, 3, 4)
+    reset = torch.zeros(2, 70, dtype=torch.bool)
+    reset[0, [5, 6, 64]] = True
+    reset[1, 0] = True
+
+    def loss(u, a, fir, s0, reset):
+        z, final = wave_scan(u, a, s0, output_final_state=True, reset=reset)
+        y, _ = wave_scan_fir(u, a, fir, s0, reset=reset)
+        return (torch.tanh(z) * gz).sum() + (final * gf).sum() + (y * y).sum()
+
+    compiled = torch.compile(loss, fullgraph=True)
+    results = []
+    for fn in (loss, compiled):
+        leaves = [t.clone().requires_grad_() for t in (u, a, fir, s0)]
+        value = fn(*leaves, reset)
+        results.append([value.detach(), *torch.autograd.grad(value, leaves)])
+    for eager, comp in zip(*results):
+        assert rel_err(comp, eager) < 1e-6

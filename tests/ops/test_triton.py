@@ -23,20 +23,20 @@ def triton(u, a, s0):
     return wave_scan(u, a, s0, output_final_state=True, backend="triton")
 
 
-def segmented(T: int):
-    """The Triton forward/backward with segment length T (the op itself picks T from L)."""
+def segmented(T: int, reset: torch.Tensor | None = None):
+    """The Triton forward/backward with segment length T (the op itself picks T from L), with document starts."""
 
     class Scan(torch.autograd.Function):
         @staticmethod
         def forward(ctx, u, a, s0):
-            z, final = triton_forward(u, a, s0, segment=T)
+            z, final = triton_forward(u, a, s0, reset, segment=T)
             ctx.save_for_backward(a, s0, z)
             return z, final
 
         @staticmethod
         def backward(ctx, grad_z, grad_final):
             a, s0, z = ctx.saved_tensors
-            return triton_backward(grad_z, grad_final, a, s0, z, segment=T)
+            return triton_backward(grad_z, grad_final, a, s0, z, reset, segment=T)
 
     return lambda u, a, s0: Scan.apply(u, a, s0)
 

@@ -14,6 +14,17 @@ Work happens in a channel-major layout (C, B, Lp, W) (time padded with zeros to 
 the chunks of all batch rows of a channel are the rows of one matrix and every step is one batched matmul over the
 channels; transposed copies in and out are the only reshuffles of the data.
 
+Packed rows (``reset``, ``wave_hf.ops.resets``) keep this structure, and no output reads another document, not even
+through rounding: a document that starts at step j > 0 of a chunk gets its rows in that chunk from the chunk's
+Toeplitz map applied to the window of inputs from its start (one batched matmul for all such starts; the map is
+causal, so the window's later documents do not reach them), written over the chunk's response; the hand-off reads
+only the entering values of the chunk's first document and passes on only the tail values before the chunk's first
+start (``lti.propagate_states`` masks); the entering history's response is then written over again by the rows of
+the starts. The adjoint does the same in reverse time, where a document "starts" at its last position. The lag
+correlations (the gradients of a and of the FIR taps, sums over all documents) subtract their cross-document pairs,
+which all lie within S steps after a start; the FIR readout's first S outputs after a start, and its adjoint's last
+S values before one, are read again from their own document.
+
 ``chunked_fir_forward`` / ``chunked_fir_backward`` add the FIR readout y_t = sum_{j<S} f_j z_{t-j} in the same
 layout: per chunk one more matmul by a banded Toeplitz matrix plus one by the history each chunk enters with (a
 by-product of the hand-off), so the waves never leave the channel-major layout between the scan and the readout.
@@ -24,6 +35,7 @@ from __future__ import annotations
 import torch
 
 from . import lti
+from .resets import NO_START, before_first_reset, doc_starts, final_window, start_list
 from .validation import compute_dtype
 
 
@@ -86,16 +98,91 @@ def from_channel_major(y: torch.Tensor, length: int, dtype: torch.dtype) -> torc
     return out
 
 
+def _scan_starts(reset: torch.Tensor, padded_length: int, reverse: bool) -> torch.Tensor:
+    """Document starts in scan order, (B, Lp) bool. Forward: ``reset`` padded at the end. Reverse (scan position
+    Lp-1-t for time t): a document's last position t, i.e. t + 1 < L starts the next one."""
+    B, L = reset.shape
+    starts = reset.new_zeros(B, padded_length)
+    if reverse:
+        starts[:, : L - 1] = reset[:, 1:]
+        return starts.flip(1)
+    starts[:, :L] = reset
+    return starts
+
+
+def _scan_to_time(sigma: torch.Tensor, padded_length: int, reverse: bool) -> torch.Tensor:
+    return padded_length - 1 - sigma if reverse else sigma
+
+
+def _hand_off_masks(starts: torch.Tensor, T: int, S: int, W: int, reverse: bool, dtype: torch.dtype):
+    """The masks of ``lti.propagate_states`` for the chunks in scan order, each (n, 1, B, S*W): keep (a tail value
+    of chunk c follows no start in chunk c) and reads (a value of the history entering chunk c lies in the document
+    of the chunk's first step). Rows of the tails and histories are in time order (reversed scan order if
+    ``reverse``)."""
+    B, Lp = starts.shape
+    n = Lp // T
+    keep = (starts.view(B, n, T).cumsum(2) == 0)[:, :, T - S :]  # scan positions T-S .. T-1 of each chunk
+    first = doc_starts(starts)[:, ::T]  # (B, n): document of each chunk's first step
+    before = torch.arange(0, Lp, T, device=starts.device)[:, None] - S + torch.arange(S, device=starts.device)
+    reads = before[None] >= first[:, :, None]  # (B, n, S): scan positions c*T - S + i
+    out = []
+    for mask in (keep, reads):
+        mask = mask.flip(2) if reverse else mask
+        out.append(mask.permute(1, 0, 2).repeat_interleave(W, 2)[:, None].to(dtype))
+    return out[0], out[1]
+
+
+def _gather_rows(flat: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """flat (C, N, W)[:, rows] for integer rows of any shape: (C, rows.numel(), W)."""
+    return flat.index_select(1, rows.reshape(-1))
+
+
+def _write_rows(flat: torch.Tensor, rows: torch.Tensor, values: torch.Tensor) -> None:
+    """flat[:, rows] = values in place; flat (C, N, W), rows (M,), values (C, M, W) (a scatter: much faster on CPU
+    than ``index_copy_`` along the middle dimension)."""
+    C, _, W = flat.shape
+    index = (rows[:, None] * W + torch.arange(W, device=rows.device)).view(1, -1).expand(C, -1)
+    flat.view(C, -1).scatter_(1, index, values.reshape(C, -1))
+
+
+def _document_heads(xflat: torch.Tensor, toe: torch.Tensor, starts: torch.Tensor, T: int, reverse: bool):
+    """The exact zero-history response of each document that starts inside a chunk (scan step j > 0), over its rows
+    in that chunk: the chunk's Toeplitz map applied to the window of x from the start, which reads no other document
+    (the map is causal). xflat: (C, B*Lp, W); toe: (C, T*W, T*W) in time order; starts: (B, Lp) in scan order.
+    Returns (rows of xflat (M,), values (C, M, W)) or None when no document starts inside a chunk.
+    """
+    C, _, W = xflat.shape
+    B, Lp = starts.shape
+    b, sigma, length = start_list(starts)
+    j = sigma % T
+    inner = j > 0  # a document starting at a chunk's first step is the chunk's own zero-history response
+    if not bool(inner.any()):
+        return None
+    b, sigma, length, j = b[inner], sigma[inner], length[inner], j[inner]
+    steps = torch.arange(T, device=b.device)
+    rows = b[:, None] * Lp + _scan_to_time((sigma[:, None] + steps).clamp(max=Lp - 1), Lp, reverse)
+    window = _gather_rows(xflat, rows).view(C, -1, T * W)
+    toe_scan = toe.view(C, T, W, T, W).flip(1).flip(3).reshape(C, T * W, T * W) if reverse else toe
+    response = torch.bmm(window, toe_scan.transpose(1, 2)).view(C, -1, W)
+    valid = (steps < torch.minimum(T - j, length)[:, None]).view(-1).nonzero().squeeze(1)
+    return rows.view(-1)[valid], response.index_select(1, valid)
+
+
 def scan_channel_major(
-    x: torch.Tensor, a_blk: torch.Tensor, hist: torch.Tensor | None, reverse: bool = False
+    x: torch.Tensor,
+    a_blk: torch.Tensor,
+    hist: torch.Tensor | None,
+    reverse: bool = False,
+    reset: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Block recurrence z_t = x_t + sum_k a_k z_{t-k}, or with ``reverse`` its adjoint z_t = x_t + sum_k a_k^T z_{t+k}.
 
     x: (C, B, Lp, W) with Lp a multiple of ``chunk_length``; a_blk: (C, S, W, W) in x's dtype; hist: the S values
     before the sequence, chronological (B, S, C, W), or None for zeros (always None for ``reverse``: the adjoint
-    starts from zeros after the end, and the zero padding at the end keeps it zero there). Returns z (C, B, Lp, W)
-    and the S values entering each chunk, (C, B*n, S*W) with row b*n + c for chunk c of row b (chronological, in
-    scan order), or None when no chunk has a history (one chunk, no ``hist``).
+    starts from zeros after the end, and the zero padding at the end keeps it zero there); reset: (B, L) bool document
+    starts or None. Returns z (C, B, Lp, W) and the S values entering each chunk (the true values, not cut at
+    document starts), (C, B*n, S*W) with row b*n + c for chunk c of row b (chronological, in scan order), or None
+    when no chunk has a history (one chunk, no ``hist``).
     """
     C, B, Lp, W = x.shape
     S = a_blk.shape[1]
@@ -103,6 +190,13 @@ def scan_channel_major(
     n = Lp // T
     toe, phi = _chunk_operators(a_blk, T, reverse)
     y = torch.bmm(x.view(C, B * n, T * W), toe.transpose(1, 2))  # every chunk of every row, from zero history
+    heads = keep = reads = None
+    if reset is not None:  # documents that start inside a chunk get their exact rows (overwritten again below)
+        starts = _scan_starts(reset, Lp, reverse)
+        heads = _document_heads(x.view(C, B * Lp, W), toe, starts, T, reverse)
+        if heads is not None:
+            _write_rows(y.view(C, B * Lp, W), *heads)
+        keep, reads = _hand_off_masks(starts, T, S, W, reverse, y.dtype)
     if n == 1 and hist is None:
         return y.view(C, B, Lp, W), None
     # rows of a chunk that form the history of the next chunk in scan order: its last S steps (first S if reverse)
@@ -110,16 +204,73 @@ def scan_channel_major(
     chunks = y.view(C, B, n, T * W)
     tails = chunks[:, :, 1:, edge].flip(2) if reverse else chunks[:, :, :-1, edge]  # (C, B, n-1, S*W), scan order
     R = lti.propagate_states(
-        tails.permute(2, 0, 1, 3).contiguous(), phi[:, edge], None if hist is None else lti.rows(hist)
-    )
-    R = R[:n].flip(0) if reverse else R[:n]  # (n, C, B, S*W): history entering chunk c
-    entering = R.permute(1, 2, 0, 3).reshape(C, B * n, S * W)
-    y.baddbmm_(entering, phi.transpose(1, 2))
+        tails.permute(2, 0, 1, 3).contiguous(), phi[:, edge], None if hist is None else lti.rows(hist), keep,
+        None if reads is None else reads[:-1],
+    )[:n]  # (n, C, B, S*W): history entering chunk c, in scan order
+
+    def time_rows(R: torch.Tensor) -> torch.Tensor:  # -> (C, B*n, S*W), chunks in time order
+        return (R.flip(0) if reverse else R).permute(1, 2, 0, 3).reshape(C, B * n, S * W)
+
+    entering = time_rows(R)
+    y.baddbmm_(entering if reads is None else time_rows(R * reads), phi.transpose(1, 2))
+    if heads is not None:  # the rows from a chunk's first start on do not read the entering history
+        _write_rows(y.view(C, B * Lp, W), *heads)
     return y.view(C, B, Lp, W), entering
 
 
+def _history_before(z: torch.Tensor, hist: torch.Tensor | None, b: torch.Tensor, p: torch.Tensor, S: int):
+    """The S values z_{p-S} .. z_{p-1} before each start (b, p), from z (C, B, Lp, W) or, before time 0, from hist
+    (B, S, C, W) (None: zeros): (C, R, S, W)."""
+    C, B, Lp, W = z.shape
+    before = p[:, None] - S + torch.arange(S, device=p.device)  # (R, S)
+    out = _gather_rows(z.reshape(C, B * Lp, W), b[:, None] * Lp + before.clamp(min=0)).view(C, -1, S, W)
+    out = out * (before >= 0)[None, :, :, None]
+    if hist is not None:
+        rows = (b[:, None] * S + (before + S).clamp(max=S - 1)).view(-1)
+        past = _gather_rows(hist.permute(2, 0, 1, 3).reshape(C, B * S, W), rows).view(C, -1, S, W)
+        out = out + past * (before < 0)[None, :, :, None]
+    return out
+
+
+def _after_start(g: torch.Tensor, b: torch.Tensor, p: torch.Tensor, length: torch.Tensor, S: int) -> torch.Tensor:
+    """The first S values g_p .. g_{p+S-1} of each document (zeros after its end): (C, R, S, W)."""
+    C, B, Lp, W = g.shape
+    steps = torch.arange(S, device=p.device)
+    rows = b[:, None] * Lp + (p[:, None] + steps).clamp(max=Lp - 1)
+    return _gather_rows(g.reshape(C, B * Lp, W), rows).view(C, -1, S, W) * (steps < length[:, None])[None, :, :, None]
+
+
+def cross_document_lags(
+    g: torch.Tensor, z: torch.Tensor, hist: torch.Tensor | None, reset: torch.Tensor, S: int, first_lag: int = 1
+) -> torch.Tensor:
+    """The part of ``lag_correlation`` from pairs (t, t - k) in different documents, to subtract: (C, S, W, W).
+
+    Such a pair has t = p + i in the first S steps of a document starting at p and t - k = p - S + h before it, so it
+    is entry (i, h) of sum over starts of g_after^T z_before, for the lag k = i + S - h.
+    """
+    C = g.shape[0]
+    W = g.shape[-1]
+    b, p, length = start_list(reset)
+    products = torch.bmm(
+        _after_start(g, b, p, length, S).reshape(C, -1, S * W).transpose(1, 2),
+        _history_before(z, hist, b, p, S).reshape(C, -1, S * W),
+    ).view(C, S, W, S, W)
+    i = torch.arange(S, device=g.device)[:, None]
+    lag = torch.arange(first_lag, first_lag + S, device=g.device)[None, :]
+    h = i + S - lag
+    ok = (h >= 0) & (h < S)
+    picked = products[:, i, :, h.clamp(0, S - 1), :] * ok[:, :, None, None, None]  # (S, S, C, W, W)
+    return picked.sum(0).transpose(0, 1)
+
+
 def lag_correlation(
-    g: torch.Tensor, z: torch.Tensor, hist: torch.Tensor | None, S: int, T: int, first_lag: int = 1
+    g: torch.Tensor,
+    z: torch.Tensor,
+    hist: torch.Tensor | None,
+    S: int,
+    T: int,
+    first_lag: int = 1,
+    reset: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """sum_{b,t} g_t z_{t-k}^T for the S lags k = first_lag .. first_lag + S - 1 (grad a_k: lags 1..S; the FIR taps:
     lags 0..S-1), with z_{t-k} from ``hist`` for t < k.
@@ -129,7 +280,8 @@ def lag_correlation(
     T); P = sum over blocks of g_block^T [last S values before the block; z_block], and lag k is the sum of P along
     its block diagonal of offset S - k. The "before" part pairs each block with the tail of the previous one through
     one matmul over the flattened (batch, block) rows; the pairs that cross a batch row are then swapped for the
-    initial history.
+    initial history. With ``reset`` (B, L), the pairs across a document start are left out
+    (``cross_document_lags``).
     """
     C, B, Lp, W = g.shape
     Tc = T if T == S else 1 << (S - 1).bit_length()
@@ -145,16 +297,20 @@ def lag_correlation(
     P = torch.cat([before, body], dim=-1).view(C, Tc, W, S + Tc, W)
     m = torch.arange(Tc, device=g.device)[:, None]
     k = torch.arange(first_lag, first_lag + S, device=g.device)[None, :]
-    return P[:, m, :, m + S - k, :].sum(0).transpose(0, 1)
+    out = P[:, m, :, m + S - k, :].sum(0).transpose(0, 1)
+    return out if reset is None else out - cross_document_lags(g, z, hist, reset, S, first_lag)
 
 
-def final_history(z: torch.Tensor, hist: torch.Tensor | None, S: int) -> torch.Tensor:
-    """Chronological last S values of [hist; z]: (B, S, C, W), from z (B, L, C, W) and hist (B, S, C, W) or None."""
+def final_history(z: torch.Tensor, hist: torch.Tensor | None, S: int, reset: torch.Tensor | None) -> torch.Tensor:
+    """Chronological last S values of [hist; z]: (B, S, C, W), from z (B, L, C, W) and hist (B, S, C, W) or None;
+    with ``reset``, zero before the last document (the substrate after the last position)."""
     B, L, C, W = z.shape
     if L >= S:
-        return z[:, L - S :]
-    head = z.new_zeros(B, S - L, C, W) if hist is None else hist[:, L:].to(z.dtype)
-    return torch.cat([head, z], dim=1)
+        out = z[:, L - S :]
+    else:
+        head = z.new_zeros(B, S - L, C, W) if hist is None else hist[:, L:].to(z.dtype)
+        out = torch.cat([head, z], dim=1)
+    return out if reset is None else out * final_window(reset, S)[:, :, None, None].to(out.dtype)
 
 
 def _setup(a: torch.Tensor, initial_state: torch.Tensor | None, length: int, dtype: torch.dtype):
@@ -167,30 +323,44 @@ def _setup(a: torch.Tensor, initial_state: torch.Tensor | None, length: int, dty
 
 
 def chunked_forward(
-    u: torch.Tensor, a: torch.Tensor, initial_state: torch.Tensor | None
+    u: torch.Tensor, a: torch.Tensor, initial_state: torch.Tensor | None, reset: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """z (B, L, H, D) and final state (B, H, S, D), both in u's dtype; shapes as in ``wave_hf.ops.wave_scan``."""
     B, L, H, D = u.shape
     a_blk, hist, _, Lp = _setup(a, initial_state, L, compute_dtype(u, a, initial_state))
     C, S, W, _ = a_blk.shape
-    y, _ = scan_channel_major(to_channel_major(u.reshape(B, L, C, W), Lp, a_blk.dtype), a_blk, hist)
+    y, _ = scan_channel_major(to_channel_major(u.reshape(B, L, C, W), Lp, a_blk.dtype), a_blk, hist, reset=reset)
     z = from_channel_major(y, L, u.dtype)
-    return z.view(B, L, H, D), lti.state_from_history(final_history(z, hist, S), H, D)
+    return z.view(B, L, H, D), lti.state_from_history(final_history(z, hist, S, reset), H, D)
+
+
+def _final_grad_onto(dz: torch.Tensor, grad_final: torch.Tensor, reset: torch.Tensor | None, length: int):
+    """Adds the part of grad_final (B, S, C, W, chronological, compute dtype) that falls on z to dz (C, B, Lp, W);
+    returns the part that falls on the initial history (or None)."""
+    if reset is not None:
+        grad_final = grad_final * final_window(reset, grad_final.shape[1])[:, :, None, None].to(grad_final.dtype)
+    onto_z, direct = lti.split_final_grad(grad_final, length)
+    dz[:, :, length - onto_z.shape[1] : length] += onto_z.permute(2, 0, 1, 3)
+    return direct
 
 
 def _adjoint(
     dz: torch.Tensor, zc: torch.Tensor, a_blk: torch.Tensor, hist: torch.Tensor | None, T: int,
-    direct: torch.Tensor | None, want_history: bool,
+    direct: torch.Tensor | None, want_history: bool, reset: torch.Tensor | None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """Gradients of the scan given dz, the gradient of its outputs, channel-major (C, B, Lp, W) and zero on the
     padding, and its outputs zc (C, B, Lp, W): (g = grad u (C, B, Lp, W), grad a_blk (C, S, W, W), grad of the
     chronological initial history (B, S, C, W) plus ``direct`` (its other gradient, or None), if ``want_history``)."""
     S = a_blk.shape[1]
-    g, _ = scan_channel_major(dz, a_blk, None, reverse=True)
-    grad_a = lag_correlation(g, zc, hist, S, T)
+    g, _ = scan_channel_major(dz, a_blk, None, reverse=True, reset=reset)
+    grad_a = lag_correlation(g, zc, hist, S, T, reset=reset)
     if not want_history:
         return g, grad_a, None
-    return g, grad_a, lti.history_grad(a_blk, g[:, :, :S].permute(1, 2, 0, 3), direct)  # Lp >= T >= S
+    head = g[:, :, :S].permute(1, 2, 0, 3)  # Lp >= T >= S
+    if reset is not None:  # the initial history drives only the steps before the first document start
+        reads = before_first_reset(reset, min(S, reset.shape[1]))
+        head = head * torch.cat([reads, reads.new_ones(reads.shape[0], S - reads.shape[1])], 1)[:, :, None, None]
+    return g, grad_a, lti.history_grad(a_blk, head, direct)
 
 
 def chunked_backward(
@@ -199,6 +369,7 @@ def chunked_backward(
     a: torch.Tensor,
     initial_state: torch.Tensor | None,
     z: torch.Tensor,
+    reset: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """Gradients (u, a, initial_state) of ``chunked_forward`` given grad_z (B, L, H, D), grad_final (B, H, S, D)
     or None, and the forward output z (B, L, H, D)."""
@@ -208,10 +379,9 @@ def chunked_backward(
     dz = to_channel_major(grad_z.reshape(B, L, C, W), Lp, a_blk.dtype)
     direct = None
     if grad_final is not None:
-        onto_z, direct = lti.split_final_grad(lti.history_from_state(grad_final.to(a_blk.dtype), C, W), L)
-        dz[:, :, L - onto_z.shape[1] : L] += onto_z.permute(2, 0, 1, 3)
+        direct = _final_grad_onto(dz, lti.history_from_state(grad_final.to(a_blk.dtype), C, W), reset, L)
     zc = to_channel_major(z.reshape(B, L, C, W), Lp, a_blk.dtype)
-    g, grad_a, grad_hist = _adjoint(dz, zc, a_blk, hist, T, direct, initial_state is not None)
+    g, grad_a, grad_hist = _adjoint(dz, zc, a_blk, hist, T, direct, initial_state is not None, reset)
     grad_a = lti.from_blocks(grad_a, a.shape).to(a.dtype)
     grad_u = from_channel_major(g, L, grad_z.dtype).view(B, L, H, D)
     if initial_state is None:
@@ -247,18 +417,33 @@ def _fir_operators(taps: torch.Tensor, T: int) -> tuple[torch.Tensor, torch.Tens
 
 
 def chunked_fir_forward(
-    u: torch.Tensor, a: torch.Tensor, fir: torch.Tensor, initial_state: torch.Tensor | None, output_waves: bool
+    u: torch.Tensor,
+    a: torch.Tensor,
+    fir: torch.Tensor,
+    initial_state: torch.Tensor | None,
+    output_waves: bool,
+    reset: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Readout y (B, L, H, D), the waves z (B, L, H, D) if ``output_waves`` (else empty) and z channel-major
     (C, B, Lp, W) in the compute dtype, kept for the backward."""
     B, L, H, D = u.shape
     a_blk, hist, T, Lp = _setup(a, initial_state, L, compute_dtype(u, a, fir, initial_state))
     C, S, W, _ = a_blk.shape
-    zc, entering = scan_channel_major(to_channel_major(u.reshape(B, L, C, W), Lp, a_blk.dtype), a_blk, hist)
+    zc, entering = scan_channel_major(
+        to_channel_major(u.reshape(B, L, C, W), Lp, a_blk.dtype), a_blk, hist, reset=reset
+    )
     lower, read_history = _fir_operators(_channel_taps(fir.to(a_blk.dtype), W), T)
     y = torch.bmm(zc.view(C, -1, T * W), lower.transpose(1, 2))
     if entering is not None:  # otherwise every chunk starts from the zero history
         y.baddbmm_(entering, read_history.transpose(1, 2))
+    if reset is not None:  # the first S outputs of each document, read again from that document alone
+        b, p, length = start_list(reset)
+        window = _after_start(zc, b, p, length, S).reshape(C, -1, S * W)
+        head = torch.bmm(window, lower[:, : S * W, : S * W].transpose(1, 2)).view(C, -1, S, W)
+        steps = torch.arange(S, device=p.device)
+        valid = steps < length[:, None]
+        rows = b[:, None] * Lp + p[:, None] + steps
+        _write_rows(y.view(C, B * Lp, W), rows[valid], head[:, valid])
     y = from_channel_major(y.view(C, B, Lp, W), L, u.dtype).view(B, L, H, D)
     z = from_channel_major(zc, L, u.dtype).view(B, L, H, D) if output_waves else u.new_empty(0)
     return y, z, zc
@@ -271,6 +456,7 @@ def chunked_fir_backward(
     fir: torch.Tensor,
     initial_state: torch.Tensor | None,
     zc: torch.Tensor,
+    reset: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """Gradients (u, a, fir, initial_state) of ``chunked_fir_forward`` given grad_y (B, L, H, D), grad_z (B, L, H, D)
     or None and the saved channel-major waves zc."""
@@ -287,14 +473,31 @@ def chunked_fir_backward(
     onto_history = torch.bmm(rows, read_history).view(C, B, n, S * W)
     dz[:, :, :-1, (T - S) * W :] += onto_history[:, :, 1:]
     dz = dz.view(C, B, Lp, W)
-    if grad_z is not None:
-        dz[:, :, :L] += grad_z.reshape(B, L, C, W).permute(2, 0, 1, 3)
-    taps_grad = lag_correlation(gy, zc, hist, S, T, first_lag=0).diagonal(dim1=-2, dim2=-1)  # (C, S, W)
+    taps_grad = lag_correlation(gy, zc, hist, S, T, first_lag=0, reset=reset).diagonal(dim1=-2, dim2=-1)  # (C, S, W)
     grad_fir = (taps_grad.reshape(H, D, S).transpose(1, 2) if W == 1 else taps_grad).to(fir.dtype)
     direct = None
     if initial_state is not None:  # the FIR's direct reads of the initial history, from chunk 0 of each row
-        direct = onto_history[:, :, 0].reshape(C, B, S, W).permute(1, 2, 0, 3)
-    g, grad_a, grad_hist = _adjoint(dz, zc, a_blk, hist, T, direct, initial_state is not None)
+        first = rows.view(C, B, n, T * W)[:, :, 0]
+        if reset is not None:  # only by the outputs before the row's first document start
+            reads = before_first_reset(reset, min(T, L))
+            reads = torch.cat([reads, reads.new_zeros(B, T - reads.shape[1])], 1).repeat_interleave(W, 1)
+            first = first * reads.to(first.dtype)
+        direct = torch.bmm(first, read_history).reshape(C, B, S, W).permute(1, 2, 0, 3)
+    if reset is not None:  # the last S values of each document before a start, read from that document alone
+        b, p, _ = start_list(reset)
+        previous = torch.full_like(p, NO_START)
+        if p.numel() > 1:
+            previous[1:] = torch.where(b[1:] == b[:-1], p[:-1], previous[1:])
+        steps = torch.arange(S, device=p.device)
+        before = p[:, None] - S + steps  # (R, S)
+        window = _gather_rows(gy.view(C, B * Lp, W), b[:, None] * Lp + before.clamp(min=0))
+        window = window.view(C, -1, S * W) * (before >= 0).repeat_interleave(W, 1)
+        tail = torch.bmm(window, lower[:, : S * W, : S * W]).view(C, -1, S, W)
+        valid = (before >= 0) & (before >= previous[:, None])
+        _write_rows(dz.view(C, B * Lp, W), (b[:, None] * Lp + before)[valid], tail[:, valid])
+    if grad_z is not None:
+        dz[:, :, :L] += grad_z.reshape(B, L, C, W).permute(2, 0, 1, 3)
+    g, grad_a, grad_hist = _adjoint(dz, zc, a_blk, hist, T, direct, initial_state is not None, reset)
     grad_a = lti.from_blocks(grad_a, a.shape).to(a.dtype)
     grad_u = from_channel_major(g, L, grad_y.dtype).view(B, L, H, D)
     if initial_state is None:

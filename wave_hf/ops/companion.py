@@ -1,4 +1,4 @@
-"""The companion ("Phi") form of the wave recurrence, in the paper's layout (brief section 3.1).
+"""The companion ("Phi") form of the wave recurrence, in the paper's layout (substrate columns, newest last).
 
 The substrate stacks s columns of d waves, column 1 oldest and column s newest:
 ``vec h = [h_1; ...; h_s]``. One step is ``vec h(t+1) = Phi vec h(t)`` with

@@ -7,7 +7,7 @@ sizes, data (B, L, H, D) is the same memory as (B, L, C, W), and a state (B, H, 
 
 Chunked evaluation (used by both backends): for a chunk of T steps entering with history r (S values),
 z_chunk = zero-history response + effect of r, and the history leaving the chunk is r' = tail + M r with
-M = Phi**T (the T-th power of Phi, the block companion matrix of the recurrence; paper-brief section 3.1).
+M = Phi**T (the T-th power of Phi, the block companion matrix of the recurrence, ``companion.companion_matrix``).
 """
 
 from __future__ import annotations
@@ -76,12 +76,22 @@ def transition(a_blk: torch.Tensor, steps: int) -> torch.Tensor:
     return torch.linalg.matrix_power(phi, steps)
 
 
-def propagate_states(tails: torch.Tensor, M: torch.Tensor, r0: torch.Tensor | None) -> torch.Tensor:
-    """Sequential hand-off between chunks: R[0] = r0, R[c+1] = tails[c] + M @ R[c], on row vectors.
+def propagate_states(
+    tails: torch.Tensor,
+    M: torch.Tensor,
+    r0: torch.Tensor | None,
+    keep: torch.Tensor | None = None,
+    reads: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Sequential hand-off between chunks: R[0] = r0, R[c+1] = tails[c] + keep[c] * (M @ (reads[c] * R[c])), on row
+    vectors.
 
     tails: (n, C, B, S*W) zero-history tails of chunks 0..n-1; M: (C, S*W, S*W); r0: (C, B, S*W) or None (zeros).
-    Returns R (n+1, C, B, S*W), R[c] being the history entering chunk c. Row vectors times M^T: with B = 1 these
-    batched matrix-vector products are 3x faster on CPU than M times column vectors.
+    Document starts of packed rows (None: no starts): reads (n, 1, B, S*W) is zero on the values of R[c] that lie
+    before the document of chunk c's first step, keep (n, 1, B, S*W or 1) zero on the tail values of chunk c that
+    follow a start in it. Returns R (n+1, C, B, S*W), R[c] being the history entering chunk c (the true values).
+    Row vectors times M^T: with B = 1 these batched matrix-vector products are 3x faster on CPU than M times column
+    vectors.
     """
     n = tails.shape[0]
     R = tails.new_empty(n + 1, *tails.shape[1:])
@@ -90,8 +100,16 @@ def propagate_states(tails: torch.Tensor, M: torch.Tensor, r0: torch.Tensor | No
     else:
         R[0].copy_(r0)
     M_t = M.transpose(1, 2).contiguous()
+    if keep is None:
+        for c in range(n):
+            torch.baddbmm(tails[c], R[c], M_t, out=R[c + 1])
+        return R
+    read, moved = torch.empty_like(R[0]), torch.empty_like(R[0])
     for c in range(n):
-        torch.baddbmm(tails[c], R[c], M_t, out=R[c + 1])
+        if reads is not None:
+            torch.mul(R[c], reads[c], out=read)
+        torch.bmm(R[c] if reads is None else read, M_t, out=moved)
+        torch.addcmul(tails[c], keep[c], moved, out=R[c + 1])
     return R
 
 

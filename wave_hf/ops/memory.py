@@ -14,6 +14,9 @@ middle m; the exponents stay within (c-1)/2 * |log_decay|, which is why ``log_de
 [``LOG_DECAY_MIN``, 0] (lambda >= 0.018: a half-life of at least 0.17 steps). The hand-off of the (K, V) memory
 between chunks is a loop over the L / c chunks on (K, V) memories with a hand-written adjoint (``_ChunkHandOff``).
 The final memory is computed straight from the inputs, so per-row ``lengths`` (right padding) cost nothing extra.
+Packed rows (``reset``): the memory is emptied at each document start, so the intra-chunk scores are masked to
+pairs of one document, a chunk adds to the memory only what follows its last document start, the hand-off drops the
+memory across a chunk holding a start, and the entering memory is read only before the chunk's first start.
 Other gradients come from autograd through these few large ops. Arithmetic runs in
 float32 (float64 for float64 inputs), with autocast disabled (the factors lambda^(+-(c-1)/2) exceed float16's range),
 and memories are returned in float32 (or float64): a bf16 memory would stop decaying for half-lives above ~200 steps.
@@ -26,7 +29,7 @@ from __future__ import annotations
 
 import torch
 
-from .validation import _check_device, _check_tensor, compute_dtype
+from .validation import check_device, check_reset, check_tensor, compute_dtype
 
 LOG_DECAY_MIN = -4.0
 CHUNK = 32
@@ -38,9 +41,9 @@ __all__ = ["LOG_DECAY_MIN", "decay_memory", "decay_memory_reference", "decay_mem
 
 def _check(fn: str, q, k, v, log_decay, memory, memory_name: str, has_time: bool, check_range: bool) -> tuple[int, ...]:
     lead = "(B, L, H, {})" if has_time else "(B, H, {})"
-    q = _check_tensor(fn, "q", q, lead.format("K"))
-    k = _check_tensor(fn, "k", k, lead.format("K"))
-    v = _check_tensor(fn, "v", v, lead.format("V"))
+    q = check_tensor(fn, "q", q, lead.format("K"))
+    k = check_tensor(fn, "k", k, lead.format("K"))
+    v = check_tensor(fn, "v", v, lead.format("V"))
     rank = 4 if has_time else 3
     if q.dim() != rank:
         raise ValueError(f"{fn}: `q` must have shape {lead.format('K')}; got {tuple(q.shape)}")
@@ -49,11 +52,11 @@ def _check(fn: str, q, k, v, log_decay, memory, memory_name: str, has_time: bool
     if v.dim() != rank or v.shape[:-1] != q.shape[:-1]:
         raise ValueError(f"{fn}: `v` must have shape {tuple(q.shape[:-1]) + ('V',)}; got {tuple(v.shape)}")
     H, K, V = q.shape[-2], q.shape[-1], v.shape[-1]
-    log_decay = _check_tensor(fn, "log_decay", log_decay, f"(H, K) = ({H}, {K})")
+    log_decay = check_tensor(fn, "log_decay", log_decay, f"(H, K) = ({H}, {K})")
     if tuple(log_decay.shape) != (H, K):
         raise ValueError(f"{fn}: `log_decay` must have shape (H, K) = ({H}, {K}); got {tuple(log_decay.shape)}")
     for name, x in (("k", k), ("v", v), ("log_decay", log_decay)):
-        _check_device(fn, name, x, "q", q)
+        check_device(fn, name, x, "q", q)
     if check_range and not torch.compiler.is_compiling():  # a host sync: callers that guarantee the range skip it
         low, high = log_decay.aminmax()
         if not (low >= LOG_DECAY_MIN and high <= 0):  # also catches nan
@@ -62,13 +65,13 @@ def _check(fn: str, q, k, v, log_decay, memory, memory_name: str, has_time: bool
                 f"got values in [{low.item():.4g}, {high.item():.4g}]"
             )
     if memory is not None:
-        memory = _check_tensor(fn, memory_name, memory, f"(B, H, K, V) = ({q.shape[0]}, {H}, {K}, {V})")
+        memory = check_tensor(fn, memory_name, memory, f"(B, H, K, V) = ({q.shape[0]}, {H}, {K}, {V})")
         if tuple(memory.shape) != (q.shape[0], H, K, V):
             raise ValueError(
                 f"{fn}: `{memory_name}` must have shape (B, H, K, V) = ({q.shape[0]}, {H}, {K}, {V}); "
                 f"got {tuple(memory.shape)}"
             )
-        _check_device(fn, memory_name, memory, "q", q)
+        check_device(fn, memory_name, memory, "q", q)
     return q.shape[0], H, K, V
 
 
@@ -82,6 +85,8 @@ def decay_memory(
     output_final_state: bool = False,
     lengths: torch.Tensor | None = None,
     scale: float = 1.0,
+    reset: torch.Tensor | None = None,
+    cu_seqlens: torch.Tensor | None = None,
     check_range: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Chunked decaying memory (module docstring); returns ``scale * y``.
@@ -92,6 +97,9 @@ def decay_memory(
         lengths: (B,) integers in [0, L]: the final memory of row b is the one after its first ``lengths[b]`` steps
             (right padding never reaches it); None: all L steps.
         scale: multiplies the readout y (e.g. K**-0.5), folded into q's decay factors at no extra cost.
+        reset: (B, L) bool, True at the first position of each document of a packed row: the memory is empty there
+            (``reset[:, 0]`` True: ``initial_memory`` is not read for that row); the final memory is that of the last
+            document. cu_seqlens: 1-D integer document bounds [0, l_1, ..., L] (B == 1), converted to ``reset``.
         check_range: verify that ``log_decay`` (and ``lengths``) lie in range (a host sync; skip it when the caller
             guarantees the range, as ``WaveLBCMixer`` does).
     Returns:
@@ -108,41 +116,51 @@ def decay_memory(
                              f"{lengths.dtype} {tuple(lengths.shape)}")
         if check_range and not torch.compiler.is_compiling() and not bool(((lengths >= 0) & (lengths <= L)).all()):
             raise ValueError(f"decay_memory: `lengths` must lie in [0, L = {L}]; got {lengths.tolist()}")
+    reset = check_reset("decay_memory", reset, cu_seqlens, B, L, q)
     with torch.autocast(q.device.type, enabled=False):
-        return _chunked(q, k, v, log_decay, initial_memory, output_final_state, lengths, scale)
+        return _chunked(q, k, v, log_decay, initial_memory, output_final_state, lengths, scale, reset)
 
 
 class _ChunkHandOff(torch.autograd.Function):
-    """The memory entering each chunk from the memory each chunk adds: E_0 = 0, E_i = d * E_{i-1} + kv_{i-1}.
+    """The memory entering each chunk from the memory each chunk adds: E_0 = 0, E_i = d_{i-1} * E_{i-1} + kv_{i-1}.
 
-    kv: (B, H, n, K, V); d: (H, K, 1) (lambda^c per head and key dim). A loop over the n chunks on (B, H, K, V)
-    slices, forward and adjoint (A_i = g_i + d * A_{i+1}, grad kv_{i-1} = A_i, grad d = sum_i A_i E_{i-1}), which
-    moves far less memory than a log-depth scan of full-size tensors under autograd.
+    kv: (B, H, n, K, V); d: (B or 1, H, n or 1, K, 1), the factor lambda^c per head and key dim (times 0 across a
+    chunk that holds a document start). A loop over the n chunks on (B, H, K, V) slices, forward and adjoint
+    (A_i = g_i + d_i * A_{i+1}, grad kv_{i-1} = A_i, grad d_{i-1} = sum A_i E_{i-1}), which moves far less memory than
+    a log-depth scan of full-size tensors under autograd.
     """
 
     @staticmethod
     def forward(ctx, kv: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
         entering = torch.empty_like(kv)
         entering[:, :, 0].zero_()
+        per_chunk = d.shape[2] > 1
         for i in range(1, kv.shape[2]):
-            torch.addcmul(kv[:, :, i - 1], d, entering[:, :, i - 1], out=entering[:, :, i])
+            factor = d[:, :, i - 1] if per_chunk else d[:, :, 0]
+            torch.addcmul(kv[:, :, i - 1], factor, entering[:, :, i - 1], out=entering[:, :, i])
         ctx.save_for_backward(d, entering)
         return entering
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         d, entering = ctx.saved_tensors
+        per_chunk = d.shape[2] > 1
         grad_kv = torch.empty_like(entering)
         grad_kv[:, :, -1].zero_()  # the last chunk's kv enters no chunk (the final memory is computed apart)
         adjoint = grad[:, :, -1]
         for i in range(entering.shape[2] - 1, 0, -1):  # adjoint of E_i, then of E_{i-1}
             grad_kv[:, :, i - 1] = adjoint
-            adjoint = torch.addcmul(grad[:, :, i - 1], d, adjoint)
-        grad_d = (grad_kv[:, :, :-1] * entering[:, :, :-1]).sum(dim=(0, 2, 4))[..., None]
+            adjoint = torch.addcmul(grad[:, :, i - 1], d[:, :, i - 1] if per_chunk else d[:, :, 0], adjoint)
+        products = (grad_kv[:, :, :-1] * entering[:, :, :-1]).sum(-1, keepdim=True)  # (B, H, n-1, K, 1)
+        grad_d = torch.zeros_like(d)
+        if per_chunk:
+            grad_d[:, :, :-1] = products.sum(0, keepdim=True) if d.shape[0] == 1 else products
+        else:
+            grad_d[:, :, 0] = products.sum(2).sum(0, keepdim=True) if d.shape[0] == 1 else products.sum(2)
         return grad_kv, grad_d
 
 
-def _chunked(q, k, v, log_decay, initial_memory, output_final_state, lengths, scale):
+def _chunked(q, k, v, log_decay, initial_memory, output_final_state, lengths, scale, reset):
     B, L, H, K = q.shape
     V = v.shape[-1]
     dtype = compute_dtype(q, k, v, log_decay, initial_memory)  # also the memory's dtype
@@ -162,31 +180,56 @@ def _chunked(q, k, v, log_decay, initial_memory, output_final_state, lengths, sc
     q_half = qc * (half.exp() * scale)  # scale * lambda^(t-m) q_t
     k_half = kc * (-half).exp()  # lambda^(m-s) k_s
     scores = q_half @ k_half.transpose(-1, -2)  # (B, H, n, c, c): scale * q_t . lambda^(t-s) k_s
-    y = scores.tril_() @ vc
+    per_key = w[:, 0, 0, :, None]  # (H, K, 1)
+    hand_off = (c * per_key).exp()[None, :, None]  # (1, H, 1, K, 1): lambda^c
+    q_read = q_half
+    if reset is None:
+        scores.tril_()
+    else:  # document ids (count of starts so far) per position, and per chunk the id it enters with
+        doc = torch.cat([reset, reset.new_zeros(B, n * c - L)], 1).cumsum(1).view(B, n, c)
+        entering_doc = doc[:, :, :1] - reset[:, ::c, None].long()  # (B, n, 1)
+        causal = torch.ones(c, c, dtype=torch.bool, device=q.device).tril_()
+        # one pass, as tril_ (a fill, not a product: the pairs above the diagonal may hold lambda^-(c-1) = inf)
+        scores.masked_fill_(~((doc[:, :, :, None] == doc[:, :, None, :]) & causal)[:, None], 0.0)
+        k_half = k_half * (doc == doc[:, :, -1:])[:, None, :, :, None]  # only the chunk's last document stays
+        q_read = q_half * (doc == entering_doc)[:, None, :, :, None]  # the entering memory is read before a start
+        hand_off = hand_off * (doc[:, :, -1] == entering_doc[:, :, 0])[:, None, :, None, None]
+    y = scores @ vc
     # what each chunk adds to the memory, sum_s lambda^(c-1-s) k_s v_s^T, with lambda^(c-1-s) = lambda^((c-1)/2) *
     # lambda^(m-s); the memory entering each chunk, and its contribution lambda^(t+1) q_t . M_{b-1} with
     # lambda^(t+1) = lambda^(t-m) * lambda^((c+1)/2): the constant factors go on the (K, V) memories
-    per_key = w[:, 0, 0, :, None]  # (H, K, 1)
     chunk_kv = ((c - 1) / 2 * per_key).exp()[:, None] * (k_half.transpose(-1, -2) @ vc)  # (B, H, n, K, V)
-    entering = _ChunkHandOff.apply(chunk_kv, (c * per_key).exp())  # M_{b-1} for every chunk start b
+    entering = _ChunkHandOff.apply(chunk_kv, hand_off)  # M_{b-1} for every chunk start b
     if initial_memory is not None:
         chunk_start = torch.arange(n, device=q.device, dtype=dtype)[:, None]
-        entering = entering + (c * chunk_start * w[:, 0]).exp()[..., None] * initial_memory.to(dtype)[:, :, None]
+        carried = (c * chunk_start * w[:, 0]).exp()[..., None] * initial_memory.to(dtype)[:, :, None]
+        if reset is not None:  # read only by the chunks before the row's first document start
+            carried = carried * (entering_doc[:, :, 0] == 0)[:, None, :, None, None]
+        entering = entering + carried
     y = torch.baddbmm(
-        y.view(B * H * n, c, V), q_half.view(B * H * n, c, K),
+        y.view(B * H * n, c, V), q_read.reshape(B * H * n, c, K),
         (((c + 1) / 2 * per_key).exp()[:, None] * entering).view(B * H * n, K, V),
     )
     y = y.view(B, H, n * c, V)[:, :, :L].transpose(1, 2).to(q.dtype)
     if not output_final_state:
         return y, None
-    # M after n_b steps = lambda^n_b M_0 + sum_{s < n_b} lambda^(n_b-1-s) k_s v_s^T, straight from the inputs
+    # M after n_b steps = lambda^n_b M_0 + sum_{s < n_b} lambda^(n_b-1-s) k_s v_s^T, straight from the inputs (with
+    # documents: s from the last start before n_b on, and M_0 only if there is none)
     steps = torch.full((B,), L, device=q.device) if lengths is None else lengths.to(q.device)
-    age = (steps[:, None] - 1 - torch.arange(L, device=q.device)).to(dtype)  # (B, L): n_b - 1 - s
-    weight = (age.clamp(min=0)[:, None, :, None] * w[None, :, 0]).exp() * (age >= 0)[:, None, :, None]
+    time = torch.arange(L, device=q.device)
+    age = (steps[:, None] - 1 - time).to(dtype)  # (B, L): n_b - 1 - s
+    counted = age >= 0
+    if reset is not None:
+        last_start = torch.where(reset & counted, time, -1).amax(1, keepdim=True)  # -1: no start
+        counted = counted & (time >= last_start)
+    weight = (age.clamp(min=0)[:, None, :, None] * w[None, :, 0]).exp() * counted[:, None, :, None]
     kw = kc.reshape(B, H, n * c, K)[:, :, :L] * weight  # (B, H, L, K)
     final = kw.transpose(-1, -2) @ vc.reshape(B, H, n * c, V)[:, :, :L]
     if initial_memory is not None:
-        final = final + (steps.to(dtype)[:, None, None] * w[None, :, 0, 0]).exp()[..., None] * initial_memory.to(dtype)
+        carried = (steps.to(dtype)[:, None, None] * w[None, :, 0, 0]).exp()[..., None] * initial_memory.to(dtype)
+        if reset is not None:
+            carried = carried * (last_start < 0)[:, :, None, None]
+        final = final + carried
     return y, final
 
 
@@ -216,13 +259,17 @@ def decay_memory_reference(
     v: torch.Tensor,
     log_decay: torch.Tensor,
     initial_memory: torch.Tensor | None = None,
+    reset: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The definition, a loop over time in the inputs' dtype: (y (B, L, H, V), final memory (B, H, K, V))."""
+    """The definition, a loop over time in the inputs' dtype: (y (B, L, H, V), final memory (B, H, K, V)); with
+    ``reset`` (B, L) bool the memory is emptied before each document's first step."""
     B, H, K, V = _check("decay_memory_reference", q, k, v, log_decay, initial_memory, "initial_memory", True, True)
     lam = log_decay.exp()[..., None]
     mem = q.new_zeros(B, H, K, V) if initial_memory is None else initial_memory
     ys = []
     for t in range(q.shape[1]):
+        if reset is not None:
+            mem = mem * (~reset[:, t]).to(mem.dtype)[:, None, None, None]
         mem = lam * mem + k[:, t, :, :, None] * v[:, t, :, None, :]
         ys.append(torch.einsum("bhk,bhkv->bhv", q[:, t], mem))
     return torch.stack(ys, dim=1), mem

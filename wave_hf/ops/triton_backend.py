@@ -5,8 +5,9 @@ and segment). Pass 1 scans every segment from a zero history and keeps only its 
 histories entering the segments then follow from the short recurrence R[c+1] = tail[c] + M R[c] with M = Phi**T
 (``lti.transition``, ``lti.propagate_states``: a torch loop over segments); pass 2 rescans every segment from its
 exact history and writes the outputs. The backward pass does the same in reverse time with transposed a, and its
-second pass also accumulates grad a. This module imports triton only when a kernel is launched, so it is importable
-without triton.
+second pass also accumulates grad a. Packed rows: the kernels empty their ring at each document start (``start``),
+so a segment's tail holds only its last document, and the hand-off drops M R[c] across a segment holding a start.
+This module imports triton only when a kernel is launched, so it is importable without triton.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import os
 import torch
 
 from . import lti
+from .resets import before_first_reset, doc_starts, final_window
 from .validation import ScanShape, compute_dtype
 
 _MAX_DENSE_TILE = 1 << 14  # BLOCK_S * BLOCK_W^2 fp32 values per program (coefficients and grad accumulator)
@@ -55,7 +57,11 @@ def segment_length(length: int, substrate: int) -> int:
 class _Problem:
     """Flattened, contiguous operands of one scan: data (B, L, C*W), boundary, chunk sizes and launch parameters."""
 
-    def __init__(self, a: torch.Tensor, dtype: torch.dtype, B: int, L: int, segment: int | None):
+    def __init__(
+        self, a: torch.Tensor, dtype: torch.dtype, B: int, L: int, segment: int | None, reset: torch.Tensor | None
+    ):
+        self.reset = reset
+        self.start = None if reset is None else doc_starts(reset).to(torch.int32).contiguous()
         self.dense = a.dim() == 4
         self.a_blk = lti.to_blocks(a.to(dtype))
         self.C, self.S, self.W, _ = self.a_blk.shape
@@ -83,7 +89,9 @@ class _Problem:
         dummy = tail
         args = [x, self.a_kernel, dummy if hist is None else hist, dummy if z is None else z, tail]
         args += [dummy if zs is None else zs, dummy if hist0 is None else hist0, dummy if ga is None else ga]
-        flags = dict(REVERSE=reverse, HAS_HIST=hist is not None, WRITE_Z=z is not None, ACCUM=ga is not None)
+        args += [dummy if self.start is None else self.start]
+        flags = dict(REVERSE=reverse, HAS_HIST=hist is not None, WRITE_Z=z is not None, ACCUM=ga is not None,
+                     HAS_RESET=self.start is not None)
         blocks = dict(BLOCK_S=_pow2(self.S), ACC=tl.float64 if self.a_blk.dtype == torch.float64 else tl.float32)
         if self.dense:
             W = self.W
@@ -116,6 +124,19 @@ class _Problem:
                 num_warps=self.num_warps,
             )
 
+    def _keep(self, reverse: bool) -> torch.Tensor | None:
+        """(n_seg - 1, 1, B, 1): segment c (scan order) holds no document start, so M R[c] reaches the next one."""
+        if self.reset is None:
+            return None
+        B, L, T = self.B, self.L, self.T
+        opens = self.reset.new_zeros(B, self.n_seg * T)  # document starts in scan order
+        if reverse:  # scan step tau = L - 1 - t; the adjoint enters a document at its last step t (t + 1 starts one)
+            opens[:, 1:L] = self.reset[:, 1:].flip(1)
+        else:
+            opens[:, :L] = self.reset
+        free = ~opens.view(B, self.n_seg, T).any(2)
+        return free[:, :-1].T[:, None, :, None].to(self.a_blk.dtype)
+
     def scan(self, x, hist0, out_dtype, *, reverse, zs=None, ga_hist0=None, ga=None):
         """Two-pass segment scan of x (B, L, C*W) from the history hist0 (B, S, C*W) or zeros.
 
@@ -132,19 +153,23 @@ class _Problem:
             M = lti.transition(self.a_blk.transpose(-1, -2) if reverse else self.a_blk, self.T)
             r0 = None if hist0 is None else lti.rows(hist0.view(B, S, self.C, self.W))
             t0 = tails[:, :-1].view(B, self.n_seg - 1, S, self.C, self.W).permute(1, 3, 0, 2, 4)
-            R = lti.propagate_states(t0.reshape(self.n_seg - 1, self.C, B, S * self.W), M, r0)
+            R = lti.propagate_states(t0.reshape(self.n_seg - 1, self.C, B, S * self.W), M, r0, self._keep(reverse))
             hists = R.view(self.n_seg, self.C, B, S, self.W).permute(2, 0, 3, 1, 4).contiguous().view(B, -1, S, CW)
         self.launch(x, hists, z, tails, reverse=reverse, zs=zs, hist0=ga_hist0, ga=ga)
         return z, tails[:, -1]
 
 
 def triton_forward(
-    u: torch.Tensor, a: torch.Tensor, initial_state: torch.Tensor | None, segment: int | None = None
+    u: torch.Tensor,
+    a: torch.Tensor,
+    initial_state: torch.Tensor | None,
+    reset: torch.Tensor | None = None,
+    segment: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """z (B, L, H, D) and final state (B, H, S, D) in u's dtype; ``segment`` overrides the segment length T."""
     B, L, H, D = u.shape
     dtype = compute_dtype(u, a, initial_state)
-    p = _Problem(a, dtype, B, L, segment)
+    p = _Problem(a, dtype, B, L, segment, reset)
     hist0 = None
     if initial_state is not None:
         hist0 = lti.history_from_state(initial_state.to(dtype), p.C, p.W).reshape(B, p.S, H * D).contiguous()
@@ -159,17 +184,21 @@ def triton_backward(
     a: torch.Tensor,
     initial_state: torch.Tensor | None,
     z: torch.Tensor,
+    reset: torch.Tensor | None = None,
     segment: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """Gradients (u, a, initial_state) of ``triton_forward``; arguments as in ``chunked.chunked_backward``."""
     B, L, H, D = grad_z.shape
     dtype = compute_dtype(grad_z, a, initial_state)
-    p = _Problem(a, dtype, B, L, segment)
+    p = _Problem(a, dtype, B, L, segment, reset)
     S, C, W = p.S, p.C, p.W
     dz = grad_z.to(dtype, memory_format=torch.contiguous_format, copy=True).view(B, L, C, W)
     direct = None
     if grad_final is not None:
-        onto_z, direct = lti.split_final_grad(lti.history_from_state(grad_final.to(dtype), C, W), L)
+        final = lti.history_from_state(grad_final.to(dtype), C, W)
+        if reset is not None:  # the final state holds only the last document
+            final = final * final_window(reset, S)[:, :, None, None].to(dtype)
+        onto_z, direct = lti.split_final_grad(final, L)
         dz[:, L - onto_z.shape[1] :] += onto_z
     hist = None if initial_state is None else lti.history_from_state(initial_state.to(dtype), C, W)
     hist0 = torch.zeros(B, S, C * W, dtype=dtype, device=z.device) if hist is None else hist.reshape(B, S, C * W)
@@ -184,5 +213,7 @@ def triton_backward(
     if initial_state is None:
         return grad_u, grad_a.to(a.dtype), None
     g_head = g.view(B, L, C, W)[:, : min(S, L)]
+    if reset is not None:  # the initial history drives only the steps before the first document start
+        g_head = g_head * before_first_reset(reset, g_head.shape[1])[:, :, None, None].to(dtype)
     grad_s = lti.state_from_history(lti.history_grad(p.a_blk, g_head, direct), H, D).to(initial_state.dtype)
     return grad_u, grad_a.to(a.dtype), grad_s
