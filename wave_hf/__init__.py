@@ -4,10 +4,10 @@
 ``AutoModelForCausalLM``, ``AutoModelForTimeSeriesPrediction``), so checkpoints load with the Auto classes.
 """
 
-__version__ = "0.1.0"
-
-from . import models  # noqa: E402  (registration side effect)
-from .models import (  # noqa: E402
+from . import models  # registration side effect
+from ._version import __version__
+from .models import (
+    PEFT_TARGET_MODULES,
     ElmanRNNConfig,
     ElmanRNNForPrediction,
     ElmanRNNModel,
@@ -20,9 +20,10 @@ from .models import (  # noqa: E402
     WaveSBCForPrediction,
     WaveSBCModel,
 )
-from .ops import wave_scan, wave_step  # noqa: E402
+from .ops import wave_scan, wave_step
 
 __all__ = [
+    "PEFT_TARGET_MODULES",
     "ElmanRNNConfig",
     "ElmanRNNForPrediction",
     "ElmanRNNModel",

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from wave_hf.layers.common import MLP, RMSNorm
-from wave_hf.layers.lbc import WaveLBCMixer, pack_by_mask, unpack
+from wave_hf.layers.lbc import WaveLBCMixer
+from wave_hf.layers.padding import TokenLayout, pack_tokens, unpack_tokens
 from wave_hf.ops import wave_scan_reference
 
 FORMS = list(itertools.product(("none", "qkv"), ("none", "diagonal", "dense"), ("boundary", "fir")))
@@ -26,6 +27,14 @@ def make(gating="none", boundary="diagonal", readout="fir", hidden=12, H=2, D=3,
 
 def _diff(a, b):
     return (a - b).abs().max().item()
+
+
+def run_padded(m, x, mask, **kw):
+    """The mixer on a padded batch the way the models run it: pack each row's real tokens first
+    (wave_hf.layers.padding), run, put the outputs back (zero at padded positions)."""
+    layout = TokenLayout.from_attention_mask(mask)
+    y, state = m(pack_tokens(x, layout), layout=layout, **kw)
+    return unpack_tokens(y, layout), state
 
 
 def test_shift_ssm_is_an_explicit_causal_convolution():
@@ -82,7 +91,7 @@ def test_padding_never_reaches_state_or_outputs(gating, boundary, readout):
     }
     for side, (xp, mask, real) in cases.items():
         for mode in ("parallel", "step"):
-            yp, sp = m(xp, attention_mask=mask, output_state=True, mode=mode)
+            yp, sp = run_padded(m, xp, mask, output_state=True, mode=mode)
             assert _diff(yp[:, real], y) < 1e-11, (side, mode)
             assert yp[mask == 0].abs().max() == 0, (side, mode)
             for k in st:
@@ -91,7 +100,7 @@ def test_padding_never_reaches_state_or_outputs(gating, boundary, readout):
     _, s1 = m(x[:, :4], output_state=True)
     xi = torch.cat([x[:, 4:6], junk, x[:, 6:]], 1)
     mi = torch.cat([torch.ones(3, 2), zeros, torch.ones(3, 2)], 1)
-    yi, si = m(xi, state=s1, attention_mask=mi, output_state=True)
+    yi, si = run_padded(m, xi, mi, state=s1, output_state=True)
     assert _diff(yi[:, [0, 1, 5, 6]], y[:, 4:]) < 1e-11
     for k in st:
         assert _diff(si[k], st[k]) < 1e-11
@@ -108,7 +117,7 @@ def test_long_fir_readout_over_many_scan_chunks(gating, boundary):
     y1, s1 = m(x[:, :130], output_state=True)
     y2, s2 = m(x[:, 130:], state=s1, output_state=True)
     xp = torch.cat([x, 100 * torch.randn(2, 9, 12, dtype=torch.double)], 1)
-    yp, sp = m(xp, attention_mask=torch.cat([torch.ones(2, 300), torch.zeros(2, 9)], 1), output_state=True)
+    yp, sp = run_padded(m, xp, torch.cat([torch.ones(2, 300), torch.zeros(2, 9)], 1), output_state=True)
     scale = y.abs().max().item()
     assert _diff(ys, y) < 1e-10 * scale and _diff(torch.cat([y1, y2], 1), y) < 1e-10 * scale
     assert _diff(yp[:, :300], y) < 1e-10 * scale
@@ -128,7 +137,7 @@ def test_gating_memory_over_many_chunks_with_padding_and_state():
     assert _diff(ys, y) < 1e-11 and _diff(torch.cat([y1, y2], 1), y) < 1e-11
     xp = torch.cat([x, 100 * torch.randn(2, 30, 12, dtype=torch.double)], 1)
     mask = torch.cat([torch.ones(2, 75), torch.zeros(2, 30)], 1)
-    yp, sp = m(xp, attention_mask=mask, output_state=True)
+    yp, sp = run_padded(m, xp, mask, output_state=True)
     assert _diff(yp[:, :75], y) < 1e-11
     for k in st:
         assert _diff(ss[k], st[k]) < 1e-11 and _diff(s2[k], st[k]) < 1e-11 and _diff(sp[k], st[k]) < 1e-11
@@ -141,18 +150,9 @@ def test_a_row_without_tokens_keeps_its_state():
     x = torch.randn(2, 5, 12, dtype=torch.double)
     _, s0 = m(x, output_state=True)
     mask = torch.tensor([[1, 1, 0, 0, 1], [0, 0, 0, 0, 0]])
-    _, s1 = m(x, state=s0, attention_mask=mask, output_state=True)
+    _, s1 = run_padded(m, x, mask, state=s0, output_state=True)
     for k in s0:
         assert torch.equal(s1[k][1], s0[k][1])
-
-
-def test_pack_unpack_roundtrip():
-    mask = torch.tensor([[0, 1, 1, 0, 1], [1, 1, 1, 1, 1], [0, 0, 0, 0, 0]])
-    x = torch.arange(15.0).view(3, 5)
-    order, inverse = pack_by_mask(mask)
-    packed = x.gather(1, order)
-    assert packed[0, :3].tolist() == [1.0, 2.0, 4.0]
-    assert torch.equal(unpack(packed, inverse, mask), x * mask)
 
 
 @pytest.mark.parametrize("boundary", ["none", "diagonal", "dense"])
@@ -196,10 +196,8 @@ def test_gating_memory_decays_inside_the_unit_interval():
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError, match=r"`boundary` must be one of \['none', 'diagonal', 'dense'\]"):
-        WaveLBCMixer(8, 1, 2, 3, boundary="full")
-    with pytest.raises(ValueError, match="`boundary_init_scale` must lie in"):
-        WaveLBCMixer(8, 1, 2, 3, boundary_init_scale=1.0)
+    # the choices (boundary, readout, gating, boundary_init_scale, projections) are checked once, by WaveLBCConfig
+    # (tests/models/test_wave_lbc.py::test_config_validation_names_field_and_allowed_values); the mode is a call's
     with pytest.raises(ValueError, match="`mode`"):
         WaveLBCMixer(8, 1, 2, 3)(torch.randn(1, 2, 8), mode="fft")
 
@@ -212,3 +210,24 @@ def test_common_blocks():
     gated, plain = MLP(8, 16), MLP(8, 16, "gelu", gated=False)
     assert gated(x).shape == plain(x).shape == x.shape
     assert not hasattr(plain, "gate_proj")
+
+
+@pytest.mark.parametrize("gating,boundary,readout", FORMS)
+def test_packed_documents_parallel_step_and_state(gating, boundary, readout):
+    """With document starts (layout.reset) the parallel and the step paths agree, each document equals its own run,
+    and the state returned is that of the last document alone."""
+    m = make(gating, boundary, readout)
+    x = torch.randn(1, 11, 12, dtype=torch.float64)
+    reset = torch.zeros(1, 11, dtype=torch.bool)
+    reset[0, [0, 1, 6]] = True  # documents of 1, 5 and 5 tokens
+    layout = TokenLayout(reset=reset)
+    par, state = m(x, layout=layout, output_state=True, mode="parallel")
+    step, step_state = m(x, layout=layout, output_state=True, mode="step")
+    assert _diff(par, step) < 1e-10
+    for name in state:
+        assert _diff(state[name], step_state[name]) < 1e-10, name
+    for lo, hi in ((0, 1), (1, 6), (6, 11)):
+        alone, alone_state = m(x[:, lo:hi], output_state=True, mode="parallel")
+        assert _diff(par[:, lo:hi], alone) < 1e-10
+    for name in state:
+        assert _diff(state[name], alone_state[name]) < 1e-10, name

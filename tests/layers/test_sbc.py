@@ -7,11 +7,19 @@ import math
 import pytest
 import torch
 
-from wave_hf.layers.sbc import SBCAttention, alibi_bias, band_mask, banded_attention, shift_substrate
+from wave_hf.layers.sbc import (
+    SBCAttention,
+    alibi_bias,
+    band_mask,
+    banded_attention,
+    banded_attention_weights,
+    shift_substrate,
+)
 
 
-def dense_banded_reference(q, k, v, window, key_valid, age_bias, scale):
-    """Loop over queries and keys: softmax over the visible keys of each valid query (float64)."""
+def dense_banded_reference(q, k, v, window, key_valid, age_bias, scale, doc_ids=None):
+    """Loop over queries and keys: softmax over the visible keys of each valid query (float64); with ``doc_ids``
+    (N, K) only the keys of the query's own document are visible."""
     N, H, T, Dh = q.shape
     K = k.shape[2]
     scale = 1.0 / math.sqrt(Dh) if scale is None else scale
@@ -20,7 +28,8 @@ def dense_banded_reference(q, k, v, window, key_valid, age_bias, scale):
         for h in range(H):
             for i in range(T):
                 s = K - T + i
-                keys = [j for j in range(K) if 0 <= s - j < window and (key_valid is None or key_valid[n, j] or j == s)]
+                keys = [j for j in range(K) if 0 <= s - j < window and (key_valid is None or key_valid[n, j] or j == s)
+                        and (doc_ids is None or doc_ids[n, j] == doc_ids[n, s])]
                 bias = [age_bias[h, s - j] if age_bias is not None else 0.0 for j in keys]
                 logits = torch.stack([q[n, h, i] @ k[n, h, j] * scale + b for j, b in zip(keys, bias)])
                 w = torch.softmax(logits, 0)
@@ -53,6 +62,32 @@ def test_banded_attention_matches_dense_loop(S, P, T):
         rows = torch.ones(N, T, dtype=torch.bool) if key_valid is None else key_valid[:, P:]
         diff = (got - ref).abs().amax(dim=(1, 3))[rows]
         assert diff.numel() == 0 or diff.max() < 1e-12, diff.max()
+
+
+@pytest.mark.parametrize("P, T", [(0, 1), (0, 7), (0, 14), (4, 3), (4, 14), (6, 9)])
+def test_banded_attention_keeps_to_each_document(P, T):
+    """With packed documents (doc_ids) a query attends only to keys of its own document, on the direct and the
+    blocked path; the explicit weights reproduce the output and vanish across documents."""
+    S, N, H, Dh = 4, 2, 2, 3
+    g = torch.Generator().manual_seed(P * 13 + T)
+    q = torch.randn(N, H, T, Dh, dtype=torch.float64, generator=g)
+    k = torch.randn(N, H, P + T, Dh, dtype=torch.float64, generator=g)
+    v = torch.randn(N, H, P + T, Dh, dtype=torch.float64, generator=g)
+    starts = torch.rand(N, P + T, generator=g) < 0.3
+    starts[:, :P] = False  # the prefix is document 0
+    doc_ids = starts.long().cumsum(1)
+    valid = torch.rand(N, P + T, generator=g) > 0.2
+    bias = torch.randn(H, S, dtype=torch.float64, generator=g)
+    for key_valid in (None, valid):
+        got = banded_attention(q, k, v, S, key_valid, bias, 0.8, doc_ids)
+        ref = dense_banded_reference(q, k, v, S, key_valid, bias, 0.8, doc_ids)
+        rows = torch.ones(N, T, dtype=torch.bool) if key_valid is None else key_valid[:, P:]
+        assert (got - ref).abs().amax(dim=(1, 3))[rows].max() < 1e-12
+        weights = banded_attention_weights(q, k, S, key_valid, bias, 0.8, doc_ids)
+        assert weights.shape == (N, H, T, P + T)
+        assert (torch.matmul(weights, v) - got).abs().amax(dim=(1, 3))[rows].max() < 1e-12
+        across = doc_ids[:, P:, None] != doc_ids[:, None, :]  # (N, T, P + T)
+        assert torch.count_nonzero(weights * across[:, None]) == 0
 
 
 def test_banded_attention_gradients_match_reference():
@@ -122,20 +157,15 @@ def test_sbc_attention_position_encodings(encoding):
         assert torch.allclose(attn.age_bias, alibi_bias(2, 4))
 
 
-def test_sbc_attention_rejects_unknown_encoding():
-    with pytest.raises(ValueError, match="position_encoding"):
-        SBCAttention(4, 1, 4, 2, "rope")
-
-
 def test_sbc_attention_prefix_equals_full_sequence():
     """Attending with a cached prefix of keys/values == attending over the concatenated sequence."""
     attn = SBCAttention(6, 3, 2, 4, "age_bias").double()
     x = torch.randn(2, 9, 6, dtype=torch.float64)
-    full, _ = attn(x)
-    _, (k, v, valid) = attn(x[:, :5])
+    full, _, _ = attn(x)
+    _, (k, v, valid), _ = attn(x[:, :5])
     assert valid is None
-    tail, (k2, _, valid2) = attn(x[:, 5:], prefix=(k, v, torch.ones(2, 5, dtype=torch.bool)))
+    tail, (k2, _, valid2), _ = attn(x[:, 5:], prefix=(k, v, torch.ones(2, 5, dtype=torch.bool)))
     assert k2.shape == (2, 3, 9, 2) and valid2.shape == (2, 9)
     assert torch.allclose(tail, full[:, 5:], atol=1e-12)
-    last, _ = attn(x, last_query_only=True)
+    last, _, _ = attn(x, last_query_only=True)
     assert torch.allclose(last, full[:, -1:], atol=1e-12)

@@ -5,7 +5,7 @@ Family test files call them with their own configs; ``tests/models/test_base.py`
 checks themselves are known to catch the failures they target.
 
 Cache checks compare logits, never only tokens: a broken cache on a tiny random model can still emit the right
-tokens (ecosystem.md 2.4).
+tokens.
 """
 
 from __future__ import annotations
@@ -149,11 +149,11 @@ def check_pipeline(model, vocab_size: int) -> None:
 
 
 def check_compile_matches_eager(model, model_inputs: dict, output_key: str = "logits", atol: float = 1e-4) -> None:
-    """torch.compile of the forward runs and matches eager."""
+    """torch.compile(fullgraph=True) of the forward runs (no graph break) and matches eager."""
     model.eval()
     with torch.no_grad():
         eager = getattr(model(**model_inputs, use_cache=False), output_key)
-        compiled = torch.compile(model)
+        compiled = torch.compile(model, fullgraph=True)
         out = getattr(compiled(**model_inputs, use_cache=False), output_key)
     assert _max_diff(out, eager) <= atol, _max_diff(out, eager)
 

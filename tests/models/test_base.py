@@ -1,4 +1,5 @@
-"""The shared model machinery (wave_hf.models.base) and the reusable HF checks, on a toy family."""
+"""The shared model machinery (configuration_utils, cache, modeling_utils, heads of wave_hf.models) and the reusable
+HF checks, on a toy family."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from transformers import (
 
 from tests.models import hf_checks
 from tests.models.toy_family import ToyConfig, ToyForCausalLM, ToyForPrediction, ToyModel
-from wave_hf.models.base import WaveCache, masked_mse
+from wave_hf.models import WaveCache, masked_mse
 
 VOCAB = 23
 

@@ -16,12 +16,12 @@ from wave_hf.models.baselines import (
     IRNNConfig,
     IRNNForCausalLM,
     IRNNForPrediction,
+    KellerWaveRNNConfig,
+    KellerWaveRNNForCausalLM,
+    KellerWaveRNNForPrediction,
     LSTMConfig,
     LSTMForCausalLM,
     LSTMForPrediction,
-    WaveRNNConfig,
-    WaveRNNForCausalLM,
-    WaveRNNForPrediction,
 )
 from wave_hf.models.baselines.recurrence import circulant_shift_matrix, lstm_scan, simple_rnn_scan
 
@@ -29,7 +29,7 @@ VOCAB = 19
 FAMILIES = {
     "elman_rnn": (ElmanRNNConfig, ElmanRNNForCausalLM, ElmanRNNForPrediction),
     "irnn": (IRNNConfig, IRNNForCausalLM, IRNNForPrediction),
-    "wrnn": (WaveRNNConfig, WaveRNNForCausalLM, WaveRNNForPrediction),
+    "wrnn": (KellerWaveRNNConfig, KellerWaveRNNForCausalLM, KellerWaveRNNForPrediction),
     "lstm_rnn": (LSTMConfig, LSTMForCausalLM, LSTMForPrediction),
 }
 SMALL = {"elman_rnn": {}, "irnn": {}, "wrnn": {"num_channels": 3}, "lstm_rnn": {}}
@@ -77,16 +77,16 @@ def test_config_errors_name_the_field():
     with pytest.raises(ValueError, match="`nonlinearity` must be one of"):
         ElmanRNNConfig(nonlinearity="sigmoid")
     with pytest.raises(ValueError, match="`hidden_size` .* multiple of `num_channels`"):
-        WaveRNNConfig(hidden_size=10, num_channels=3)
+        KellerWaveRNNConfig(hidden_size=10, num_channels=3)
     with pytest.raises(ValueError, match="`kernel_size` must be odd"):
-        WaveRNNConfig(kernel_size=4)
+        KellerWaveRNNConfig(kernel_size=4)
     with pytest.raises(ValueError, match="`input_init_std`"):
         IRNNConfig(input_init_std=0)
 
 
 def test_elman_matches_the_paper_equations_in_float64():
     """h_t = tanh(W_hh h_{t-1} + W_uh x_t), h_0 = 0, y_t = W_hy h_t; no bias anywhere; 18,432 parameters at
-    n = 128, d = 8 (brief 6.2)."""
+    n = 128, d = 8 (the paper's Elman baseline)."""
     m = ElmanRNNForPrediction(ElmanRNNConfig(input_size=8, hidden_size=128)).double()
     assert sum(p.numel() for p in m.parameters()) == 18432
     assert not any("bias" in n for n, _ in m.named_parameters())
@@ -112,7 +112,7 @@ def test_reference_initialisations():
     assert torch.equal(irnn.recurrent_weights()["W_hh"], torch.eye(50))
     assert torch.equal(irnn.model.layers[0].cell.bias, torch.zeros(50))
     assert 0.0005 < irnn.value_in.weight.std() < 0.002
-    wrnn = WaveRNNForPrediction(WaveRNNConfig(input_size=2, hidden_size=12, num_channels=3))
+    wrnn = KellerWaveRNNForPrediction(KellerWaveRNNConfig(input_size=2, hidden_size=12, num_channels=3))
     W = wrnn.recurrent_weights()["W_hh"]
     h = torch.randn(4, 12)
     # 'shift' init: out[i] = h[i + 1] circularly inside each channel of 4 units
@@ -199,7 +199,7 @@ def test_recurrent_weights_of_deeper_layers_and_errors():
 
 def test_token_embeddings_follow_the_reference_init():
     """The token embedding plays the input map's role: solo for the wRNN, N(0, 0.001^2) for the iRNN."""
-    wrnn = WaveRNNForCausalLM(WaveRNNConfig(vocab_size=5, hidden_size=12, num_channels=3))
+    wrnn = KellerWaveRNNForCausalLM(KellerWaveRNNConfig(vocab_size=5, hidden_size=12, num_channels=3))
     E = wrnn.get_input_embeddings().weight.view(5, 3, 4)
     assert torch.equal(E[:, :, 0], torch.ones(5, 3)) and torch.count_nonzero(E[:, :, 1:]) == 0
     irnn = IRNNForCausalLM(IRNNConfig(vocab_size=50, hidden_size=40))

@@ -4,7 +4,6 @@ hf_checks), cache contents, the prediction head and the paper-faithful configura
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
 
 import pytest
 import torch
@@ -13,7 +12,7 @@ from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelF
 
 import wave_hf.models.wave_lbc  # noqa: F401  (registers the family until wave_hf/__init__ does)
 from tests.models import hf_checks
-from wave_hf.models.base import WaveCache
+from wave_hf.models import WaveCache
 from wave_hf.models.wave_lbc import (
     WaveLBCConfig,
     WaveLBCForCausalLM,
@@ -21,9 +20,10 @@ from wave_hf.models.wave_lbc import (
     WaveLBCModel,
 )
 from wave_hf.ops import wave_scan_reference
+from wave_hf.training.resources import shipped_model_config
 
 VOCAB = 99
-CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "models"
+CONFIGS = shipped_model_config("wave_lbc_paper").parent  # the model config files shipped in the package
 FORMS = list(itertools.product(("none", "diagonal", "dense"), ("boundary", "fir")))
 
 
@@ -58,7 +58,7 @@ def test_config_validation_names_field_and_allowed_values():
         tiny(history_length=0)
     with pytest.raises(ValueError, match="`num_heads` must be an integer >= 1"):
         tiny(num_heads=2.5)
-    with pytest.raises(ValueError, match="`use_mlp` must be one of"):
+    with pytest.raises(ValueError, match="`use_mlp` must be True or False"):
         tiny(use_mlp="yes")
     with pytest.raises(ValueError, match=r"`boundary_init_scale` must be a number in \[0.0, 1.0\)"):
         tiny(boundary_init_scale=1.5)
@@ -293,3 +293,20 @@ def test_generalised_fibonacci_exact():
     with torch.no_grad():
         z = m(x, use_cache=False).predictions[0, :, 0]
     assert z.tolist() == [1, 1, 1, 3, 5, 9, 17, 31, 57, 105]
+
+
+def test_value_init_identity_is_theorem_3_1_write_and_read(tmp_path):
+    paper = dict(vocab_size=None, input_size=8, output_size=8, hidden_size=8, num_heads=1, head_dim=8,
+                 history_length=8, boundary="dense", readout="boundary", gating="none", mixer_projections=False,
+                 use_mlp=False, use_norm=False, residual=False)
+    model = WaveLBCForPrediction(WaveLBCConfig(**paper, value_init="identity"))
+    assert torch.equal(model.value_in.weight, torch.eye(8)) and torch.equal(model.value_out.weight, torch.eye(8))
+    assert not torch.equal(WaveLBCForPrediction(WaveLBCConfig(**paper)).value_in.weight, torch.eye(8))
+    with torch.no_grad():
+        model.value_in.weight.mul_(2.0)  # trained weights must survive loading (no re-initialisation)
+    model.save_pretrained(tmp_path)
+    assert torch.equal(WaveLBCForPrediction.from_pretrained(tmp_path).value_in.weight, 2.0 * torch.eye(8))
+    with pytest.raises(ValueError, match=r"`value_init='identity'` needs input_size == hidden_size == output_size"):
+        WaveLBCConfig(**{**paper, "input_size": 3}, value_init="identity")
+    with pytest.raises(ValueError, match="`value_init` must be one of"):
+        WaveLBCConfig(**paper, value_init="eye")

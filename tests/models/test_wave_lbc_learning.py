@@ -2,14 +2,12 @@
 
 - Induction head and associative recall (tiny scale): a 2-layer gated LBC model reaches >= 95% accuracy on fresh
   sequences, while the same model with its mixers replaced by zeros (embeddings + MLPs only) stays near chance.
-- The paper-faithful configuration (configs/models/wave_lbc_paper.yaml) fits the T1 repeat-copy task (d = s = 8)
-  on horizon 24 and extrapolates to horizon 200 with bit accuracy >= 0.99; its Phi then shows the theory's spectrum
-  (the 8th roots of unity, each 8 times: 64 unit-modulus eigenvalues).
+- The paper-faithful configuration (the shipped model config wave_lbc_paper.yaml) fits the T1 repeat-copy task
+  (d = s = 8) on horizon 24 and extrapolates to horizon 200 with bit accuracy >= 0.99; its Phi then shows the
+  theory's spectrum (the 8th roots of unity, each 8 times: 64 unit-modulus eigenvalues).
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 import torch
@@ -17,9 +15,10 @@ import yaml
 
 import wave_hf.models.wave_lbc  # noqa: F401
 from wave_hf.models.wave_lbc import WaveLBCConfig, WaveLBCForCausalLM, WaveLBCForPrediction
+from wave_hf.training.resources import shipped_model_config
 
 pytestmark = pytest.mark.slow
-CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "models"
+CONFIGS = shipped_model_config("wave_lbc_paper").parent  # the model config files shipped in the package
 
 
 @pytest.fixture(autouse=True)
@@ -76,7 +75,7 @@ class _NoMixer(torch.nn.Module):
 
     state_names = ("substrate",)
 
-    def forward(self, hidden_states, attention_mask=None, state=None, output_state=False):
+    def forward(self, hidden_states, layout=None, state=None, output_state=False):
         return torch.zeros_like(hidden_states), ({} if output_state else None)
 
 
@@ -126,7 +125,7 @@ D = S = 8
 
 
 def t1_batch(B: int, horizon: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Brief 6.1, task (255, 0, 0): s random +-1 vectors, then zeros; target y(t) = x(t mod s)."""
+    """The paper's task T1 (repeat copy): s random +-1 vectors, then zeros; target y(t) = x(t mod s)."""
     x = torch.zeros(B, S + horizon, D)
     x[:, :S] = torch.randint(0, 2, (B, S, D), generator=g).float() * 2 - 1
     y = x[:, :S].repeat(1, horizon // S + 2, 1)[:, : S + horizon]

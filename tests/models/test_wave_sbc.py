@@ -3,8 +3,6 @@ substrate modes, cache == teacher forcing, padding, memory, and the HF contract 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -13,13 +11,14 @@ from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelF
 
 import wave_hf.models.wave_sbc  # noqa: F401  (registers the family until wave_hf/__init__ does)
 from tests.models import hf_checks
-from wave_hf.models.base import WaveCache
+from wave_hf.models import WaveCache
 from wave_hf.models.wave_sbc import WaveSBCConfig, WaveSBCForCausalLM, WaveSBCForPrediction, WaveSBCModel
+from wave_hf.training.resources import shipped_model_config
 
 VOCAB = 99
 S = 4
 MODES = ("window", "stream")
-CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "models"
+CONFIGS = shipped_model_config("wave_lbc_paper").parent  # the model config files shipped in the package
 
 
 def tiny(**kw) -> WaveSBCConfig:
@@ -81,9 +80,9 @@ def test_config_validation_names_field_and_allowed_values():
         tiny(position_encoding="rope")
     with pytest.raises(ValueError, match="`history_length` must be an integer >= 1"):
         tiny(history_length=0)
-    with pytest.raises(ValueError, match="`num_attention_heads` must be an integer >= 1"):
+    with pytest.raises(ValueError, match="`num_heads` must be an integer >= 1"):  # the field behind the old name
         tiny(num_attention_heads=1.5)
-    with pytest.raises(ValueError, match=r"`hidden_size` \(32\) must be divisible by `num_attention_heads` \(3\)"):
+    with pytest.raises(ValueError, match=r"`hidden_size` \(32\) must be divisible by `num_heads` \(3\)"):
         tiny(num_attention_heads=3)
     assert tiny(num_attention_heads=3, head_dim=5).attention_head_dim == 5
     with pytest.raises(ValueError, match="`use_mlp` must be True or False"):
@@ -316,7 +315,7 @@ def test_hidden_states(mode, ids):
     mask[0, :2] = 0
     out = m.model(ids, attention_mask=mask, output_hidden_states=True, use_cache=False)
     assert len(out.hidden_states) == 3 and all(h.shape == (2, 9, 32) for h in out.hidden_states)
-    assert torch.allclose(m.model.norm(out.hidden_states[-1]), out.last_hidden_state, atol=1e-6)
+    assert torch.equal(out.hidden_states[-1], out.last_hidden_state)  # after the final norm, as in Llama
     assert torch.equal(out.hidden_states[0][1], m.model.embed_tokens(ids[1]))
 
 

@@ -68,7 +68,8 @@ def test_two_layer_attention_only_model_solves_associative_recall():
     assert recall_accuracy(window.eval(), test) >= 0.95
     # and through generate with the cache: the answer is the first generated token
     x, y = test[0][:64], test[1][:64]
-    out = window.generate(x, max_new_tokens=1, do_sample=False, pad_token_id=0)
+    # token 0 is a key here, not padding: say so (generate would otherwise infer a mask from pad_token_id=0)
+    out = window.generate(x, attention_mask=torch.ones_like(x), max_new_tokens=1, do_sample=False, pad_token_id=0)
     assert (out[:, -1] == y).float().mean().item() >= 0.95
 
 
@@ -92,8 +93,8 @@ def rollout_errors(model, seqs: torch.Tensor) -> tuple[float, float]:
 
 
 def test_sbc_rollout_of_t1_repeat_copy_is_exact_once_trained():
-    """The TWM-SBC layer (brief 9.1: one attention layer over the S = 8 newest columns, window mode) trained on the
-    autoregressive form (input y(t-1), target y(t)) reproduces unseen T1 sequences for 64 free-running steps."""
+    """The TWM-SBC layer (the paper's SBC: an attention layer over the S = 8 newest columns, window mode) trained on
+    the autoregressive form (input y(t-1), target y(t)) reproduces unseen T1 sequences for 64 free-running steps."""
     cfg = WaveSBCConfig(vocab_size=None, input_size=D, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
                         history_length=S, substrate_mode="window", initializer_range=0.1)
     torch.manual_seed(0)

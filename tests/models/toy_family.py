@@ -1,5 +1,5 @@
-"""A minimal model family on wave_hf.models.base (a one-head diagonal wave scan per block), used to test the shared
-machinery and the reusable checks in hf_checks.py independently of the real families."""
+"""A minimal model family on the shared machinery of wave_hf.models (a one-head diagonal wave scan per block), used
+to test it and the reusable checks in hf_checks.py independently of the real families."""
 
 from __future__ import annotations
 
@@ -7,15 +7,15 @@ import torch
 import torch.nn as nn
 from transformers import initialization as init
 from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.modeling_outputs import BaseModelOutputWithPast
 
-from wave_hf.models.base import (
-    BaseModelOutputWithPast,
+from wave_hf.layers.padding import pack_tokens, substrate_at_last_token, unpack_tokens
+from wave_hf.models import (
     WaveBaseConfig,
     WaveForCausalLMBase,
     WaveForPredictionBase,
     WavePreTrainedModel,
     register_family,
-    substrate_at_last_token,
 )
 from wave_hf.ops import wave_scan
 
@@ -39,15 +39,15 @@ class ToyBlock(GradientCheckpointingLayer):
     def init_wave_weights(self):
         init.normal_(self.a, std=0.2)
 
-    def forward(self, hidden, attention_mask=None, cache=None):
+    def forward(self, hidden, layout=None, cache=None):
+        """hidden (B, L, hidden) of packed rows; with ``mask_padding=False`` the block lets the padding after each
+        row's real tokens drive its state (a leak the padding checks must catch)."""
         u = self.inp(hidden)
-        if attention_mask is not None and self.mask_padding:
-            u = u * attention_mask[..., None].to(u.dtype)
         state = cache.get_state(self.layer_idx, "substrate") if cache is not None else None
         z, final = wave_scan(u[:, :, None], self.a, state, output_final_state=True)
         if cache is not None:
-            if attention_mask is not None and self.mask_padding:
-                final = substrate_at_last_token(z, state, attention_mask, self.a.shape[1])
+            if layout is not None and self.mask_padding:
+                final = substrate_at_last_token(z, state, layout.lengths, self.a.shape[1])
             cache.set_state(self.layer_idx, "substrate", final)
         return hidden + self.out(torch.tanh(z[:, :, 0]))
 
@@ -61,26 +61,22 @@ class ToyModel(WavePreTrainedModel):
         self.layers = nn.ModuleList([ToyBlock(config, i) for i in range(config.num_hidden_layers)])
         self.post_init()
 
-    def get_input_embeddings(self):
-        return self.embed_tokens
-
-    def set_input_embeddings(self, value):
-        self.embed_tokens = value
-
     def forward(self, input_ids=None, inputs_embeds=None, attention_mask=None, cache=None, use_cache=None,
                 output_hidden_states=None, return_dict=None, **kwargs):
-        hidden, mask, cache = self.prepare_inputs(input_ids, inputs_embeds, attention_mask, cache, use_cache)
-        hidden, all_hidden = self.run_blocks(self.layers, hidden, mask, cache, bool(output_hidden_states))
-        return BaseModelOutputWithPast(last_hidden_state=hidden, cache=cache, hidden_states=all_hidden)
+        hidden, layout, cache = self.prepare_inputs(input_ids, inputs_embeds, attention_mask, cache, use_cache)
+        states = [pack_tokens(hidden, layout)]
+        for block in self.layers:
+            states.append(block(states[-1], layout=layout, cache=cache))
+        all_hidden = tuple(unpack_tokens(h, layout) for h in states) if output_hidden_states else None
+        return BaseModelOutputWithPast(last_hidden_state=unpack_tokens(states[-1], layout), cache=cache,
+                                       hidden_states=all_hidden)
 
 
 class ToyForCausalLM(WaveForCausalLMBase):
-    config_class = ToyConfig
     base_model_class = ToyModel
 
 
 class ToyForPrediction(WaveForPredictionBase):
-    config_class = ToyConfig
     base_model_class = ToyModel
 
 

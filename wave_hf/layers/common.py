@@ -1,6 +1,6 @@
 """Small building blocks shared by the LBC and SBC layers: RMSNorm and an MLP (gated or plain).
 
-API (stable; tell the lead before changing it):
+API:
 
     RMSNorm(hidden_size, eps=1e-6)                       -> y = x / rms(x) * weight   (weight init 1, fp32 math)
     MLP(hidden_size, intermediate_size, hidden_act="silu", gated=True, bias=False)

@@ -1,4 +1,4 @@
-"""The linear-boundary-condition (LBC) traveling-wave token mixer (paper-brief sections 3, 8.3 and 9).
+"""The linear-boundary-condition (LBC) traveling-wave token mixer (the paper's linear boundary condition).
 
 Per head ``h`` the memory is a wave substrate of ``S`` columns of ``D`` waves. Every step the waves move one column
 toward the open end (the oldest column is dropped) and the start column receives the drive plus a linear function of
@@ -37,10 +37,11 @@ Modes: ``forward`` on a chunk runs the parallel path (``wave_scan``, or ``wave_s
 reads out inside the scan): training and prefill. A one-token chunk with a state runs
 ``step`` (``wave_step``): decoding, at a cost independent of the context length. ``mode=`` forces either.
 
-Padding: with an ``attention_mask`` the real tokens of each row are packed to the front (their order kept), the scans
-run on the packed rows, the outputs are put back in place (zero at padded positions) and the state returned is the
-substrate after each row's last real token. So left, right or interior padding never reaches the state or the outputs
-of real tokens.
+Padding: the mixer runs on packed rows (``wave_hf.layers.padding``: each row's real tokens first, ``layout.lengths``
+of them, padding after), so the scans' outputs at real positions never see padding, and the state returned is the
+substrate (and memory) after each row's last real token. The model packs and unpacks once around all its layers.
+Packed documents (``layout.reset``, several documents in one row) go to the ops as their ``reset``: the substrate,
+the FIR history and the gating memory start empty at each document start.
 """
 
 from __future__ import annotations
@@ -52,50 +53,23 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import initialization as init
 
-from wave_hf.models.base import substrate_at_last_token
-from wave_hf.ops import wave_scan, wave_scan_fir, wave_step
+from wave_hf.ops import decay_memory, decay_memory_step, wave_scan, wave_scan_fir, wave_step
 from wave_hf.ops.companion import companion_matrix
-from wave_hf.ops.memory import LOG_DECAY_MIN, decay_memory, decay_memory_step
+from wave_hf.ops.memory import LOG_DECAY_MIN
+from wave_hf.ops.validation import compute_dtype
 
-BOUNDARY_FORMS = ("none", "diagonal", "dense")
-READOUTS = ("boundary", "fir")
-GATINGS = ("none", "qkv")
+from .padding import TokenLayout, substrate_at_last_token
 
-__all__ = ["BOUNDARY_FORMS", "GATINGS", "READOUTS", "WaveLBCMixer", "pack_by_mask", "unpack"]
-
-
-# --------------------------------------------------------------------------------------------------------------------
-# padding helpers
-# --------------------------------------------------------------------------------------------------------------------
-
-
-def pack_by_mask(attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B, L) mask (1 = token) -> (order, inverse): ``x.gather(1, order)`` moves each row's real tokens to the front
-    in their original order; ``inverse`` undoes it."""
-    order = torch.argsort((~attention_mask.bool()).to(torch.int8), dim=1, stable=True)
-    return order, torch.argsort(order, dim=1)
-
-
-def _gather_time(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """x (B, T, ...) gathered along dim 1 with index (B, T')."""
-    shape = index.shape + x.shape[2:]
-    return x.gather(1, index.view(*index.shape, *([1] * (x.dim() - 2))).expand(shape))
-
-
-def unpack(y: torch.Tensor, inverse: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """Put packed outputs (B, L, ...) back in place and zero the padded positions."""
-    y = _gather_time(y, inverse)
-    keep = attention_mask.to(y.dtype).view(*attention_mask.shape, *([1] * (y.dim() - 2)))
-    return y * keep
-
-
-# --------------------------------------------------------------------------------------------------------------------
-# the mixer
-# --------------------------------------------------------------------------------------------------------------------
+__all__ = ["WaveLBCMixer"]
 
 
 class WaveLBCMixer(nn.Module):
     """LBC wave token mixer: (B, L, hidden_size) -> (B, L, hidden_size), see the module docstring.
+
+    The arguments are those of ``WaveLBCConfig`` (which validates them; the choices are in ``wave_hf.layers.options``):
+    ``boundary`` in ``BOUNDARY_FORMS``, ``readout`` in ``READOUTS``, ``gating`` in ``GATINGS``,
+    ``0 <= boundary_init_scale < 1``, and ``projections=False`` only with ``gating="none"`` and
+    ``hidden_size == num_heads * head_dim``.
 
     State (a dict, what a cache stores per layer): ``"substrate"`` (B, H, S, D) with ``[:, :, j] = z_{t-j}`` (the
     ``wave_scan`` convention; j = 0 is the newest column) and, with ``gating="qkv"``, ``"memory"`` (B, H, D, D) (key
@@ -117,18 +91,6 @@ class WaveLBCMixer(nn.Module):
         projections: bool = True,
     ):
         super().__init__()
-        for name, value, allowed in (("boundary", boundary, BOUNDARY_FORMS), ("readout", readout, READOUTS),
-                                     ("gating", gating, GATINGS)):
-            if value not in allowed:
-                raise ValueError(f"WaveLBCMixer: `{name}` must be one of {list(allowed)}; got {value!r}")
-        if not projections and (gating != "none" or hidden_size != num_heads * head_dim):
-            raise ValueError(
-                "WaveLBCMixer: `projections=False` feeds the hidden state straight into the waves, so it needs "
-                f"gating='none' and hidden_size == num_heads * head_dim; got gating={gating!r}, "
-                f"hidden_size={hidden_size}, num_heads * head_dim={num_heads * head_dim}"
-            )
-        if not 0.0 <= boundary_init_scale < 1.0:
-            raise ValueError(f"WaveLBCMixer: `boundary_init_scale` must lie in [0, 1); got {boundary_init_scale!r}")
         self.hidden_size = hidden_size
         self.num_heads = H = num_heads
         self.head_dim = D = head_dim
@@ -210,26 +172,33 @@ class WaveLBCMixer(nn.Module):
     def _memory_log_decay(self) -> torch.Tensor:
         """(H, D) log of the gating memory's decay per key dim, log sigmoid(logit) clamped at ``LOG_DECAY_MIN``."""
         logit = self.memory_logit
-        return F.logsigmoid(logit.to(torch.promote_types(logit.dtype, torch.float32))).clamp(min=LOG_DECAY_MIN)
+        return F.logsigmoid(logit.to(compute_dtype(logit))).clamp(min=LOG_DECAY_MIN)
 
     # -- the wave -----------------------------------------------------------------------------------------------------
 
     def _wave_parallel(
-        self, u: torch.Tensor, substrate: torch.Tensor | None, packed_mask: torch.Tensor | None, want_state: bool
+        self,
+        u: torch.Tensor,
+        substrate: torch.Tensor | None,
+        lengths: torch.Tensor | None,
+        want_state: bool,
+        reset: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """u (B, L, H, D) (real tokens packed to the front) -> readout (B, L, H, D) and, if asked, the substrate after
-        each row's last real token."""
+        """u (B, L, H, D) of packed rows (``lengths`` real tokens first; ``reset`` (B, L) document starts, where the
+        substrate starts empty) -> readout (B, L, H, D) and, if asked, the substrate after each row's last real
+        token."""
         a = self.boundary  # op convention: a[:, k-1] multiplies z_{t-k}; None = pure shift
         if self.readout == "fir":  # y_t = sum_j fir_j * z_{t-j}, read out inside the scan
             if a is None:
                 a = u.new_zeros(self.num_heads, self.history_length, self.head_dim)
-            y, z = wave_scan_fir(u, a.to(u.dtype), self.fir.to(u.dtype), substrate, output_waves=want_state)
-        else:
-            z = u if a is None else wave_scan(u, a.to(u.dtype), substrate)[0]
+            y, z = wave_scan_fir(u, a.to(u.dtype), self.fir.to(u.dtype), substrate, output_waves=want_state,
+                                 reset=reset)
+        else:  # the pure shift reads the start column, z_t = u_t: nothing crosses a document start
+            z = u if a is None else wave_scan(u, a.to(u.dtype), substrate, reset=reset)[0]
             y = z
         if not want_state:
             return y, None
-        return y, substrate_at_last_token(z, substrate, packed_mask, self.history_length).contiguous()
+        return y, substrate_at_last_token(z, substrate, lengths, self.history_length, reset).contiguous()
 
     def _wave_step(self, u_t: torch.Tensor, substrate: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """u_t (B, H, D) -> readout (B, H, D), new substrate (B, H, S, D)."""
@@ -253,15 +222,19 @@ class WaveLBCMixer(nn.Module):
     def forward(
         self,
         hidden_states: torch.Tensor,
-        attention_mask: torch.Tensor | None = None,
+        layout: TokenLayout | None = None,
         state: dict[str, torch.Tensor] | None = None,
         output_state: bool = False,
         mode: str = "auto",
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor] | None]:
-        """hidden_states (B, L, hidden_size), attention_mask (B, L) (1 = token) -> (output, new state or None).
+        """hidden_states (B, L, hidden_size) of packed rows -> (output (B, L, hidden_size), new state or None).
 
-        ``state`` is the dict returned by an earlier call (None: zeros). ``mode``: "auto" (step for a one-token chunk
-        that continues a state, parallel otherwise), "parallel" or "step" (a loop of single steps).
+        ``layout`` (``wave_hf.layers.padding.TokenLayout``): the rows hold ``layout.lengths`` real tokens first, then
+        padding (None: every position is real); outputs at padded positions are unspecified, the state is the one after
+        each row's last real token. With packed documents (``layout.reset``) the substrate and the memory start
+        empty at each document start, as for a separate run of the document. ``state`` is the dict returned by an
+        earlier call (None: zeros). ``mode``: "auto" (step for a one-token chunk that continues a state, parallel
+        otherwise), "parallel" or "step" (a loop of single steps).
         """
         if mode not in ("auto", "parallel", "step"):
             raise ValueError(f"`mode` must be 'auto', 'parallel' or 'step'; got {mode!r}")
@@ -270,31 +243,24 @@ class WaveLBCMixer(nn.Module):
         if mode == "auto":
             mode = "step" if (L == 1 and state.get("substrate") is not None) else "parallel"
         if mode == "step":
-            return self._forward_steps(hidden_states, attention_mask, state, output_state)
+            return self._forward_steps(hidden_states, layout, state, output_state)
 
-        packed_mask = inverse = None
-        x = hidden_states
-        if attention_mask is not None:
-            order, inverse = pack_by_mask(attention_mask)
-            x = _gather_time(x, order)
-            packed_mask = attention_mask.gather(1, order)
+        lengths = None if layout is None else layout.lengths
+        reset = None if layout is None else layout.reset
         H, D = self.num_heads, self.head_dim
-        proj = self.in_proj(x)
+        proj = self.in_proj(hidden_states)
         new_state: dict[str, torch.Tensor] = {}
         if self.gating == "qkv":
             q, k, v = proj.view(B, L, 3, H, D).unbind(2)
-            kbar, sub = self._wave_parallel(k, state.get("substrate"), packed_mask, output_state)
-            lengths = None if packed_mask is None else packed_mask.bool().sum(1)  # real tokens are packed to the front
+            kbar, sub = self._wave_parallel(k, state.get("substrate"), lengths, output_state, reset)
             y, mem = decay_memory(q, kbar, v, self._memory_log_decay(), state.get("memory"),
-                                  output_final_state=output_state, lengths=lengths, scale=D**-0.5, check_range=False)
+                                  output_final_state=output_state, lengths=lengths, scale=D**-0.5, check_range=False,
+                                  reset=reset)
             if output_state:
                 new_state["memory"] = mem
         else:
-            u = proj.view(B, L, H, D)
-            y, sub = self._wave_parallel(u, state.get("substrate"), packed_mask, output_state)
+            y, sub = self._wave_parallel(proj.view(B, L, H, D), state.get("substrate"), lengths, output_state, reset)
         out = self.out_proj(y.reshape(B, L, H * D))
-        if attention_mask is not None:
-            out = unpack(out, inverse, attention_mask)
         if not output_state:
             return out, None
         new_state["substrate"] = sub
@@ -314,7 +280,7 @@ class WaveLBCMixer(nn.Module):
             kbar, sub = self._wave_step(k, state.get("substrate"))
             mem = state.get("memory")
             if mem is None:  # the memory is kept in float32 (or float64), whatever the model's dtype
-                mem = kbar.new_zeros(B, H, D, D, dtype=torch.promote_types(kbar.dtype, torch.float32))
+                mem = kbar.new_zeros(B, H, D, D, dtype=compute_dtype(kbar))
             y, new_state["memory"] = decay_memory_step(q, kbar, v, self._memory_log_decay(), mem, scale=D**-0.5,
                                                        check_range=False)
         else:
@@ -322,13 +288,18 @@ class WaveLBCMixer(nn.Module):
         new_state["substrate"] = sub
         return self.out_proj(y.reshape(B, H * D)), new_state
 
-    def _forward_steps(self, hidden_states, attention_mask, state, output_state):
-        """A loop of ``step`` over the chunk; masked positions leave the state unchanged and output zero."""
+    def _forward_steps(self, hidden_states, layout, state, output_state):
+        """A loop of ``step`` over the chunk; padded positions leave the state unchanged and output zero; at a
+        document start (``layout.reset``) the state is emptied first."""
         outs = []
         for t in range(hidden_states.shape[1]):
+            if layout is not None and layout.reset is not None:
+                keep_state = ~layout.reset[:, t]
+                state = {name: value * keep_state.view(-1, *([1] * (value.dim() - 1))).to(value.dtype)
+                         for name, value in state.items() if value is not None}
             out_t, new = self.step(hidden_states[:, t], state)
-            if attention_mask is not None:
-                keep = attention_mask[:, t].bool()
+            if layout is not None and layout.valid is not None:
+                keep = layout.valid[:, t]
                 out_t = out_t * keep.to(out_t.dtype)[:, None]
                 old = {name: value.new_zeros(()) if state.get(name) is None else state[name].to(value.dtype)
                        for name, value in new.items()}

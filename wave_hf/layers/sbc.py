@@ -1,6 +1,7 @@
 """The self-attention boundary condition (SBC): banded causal attention over the substrate, with an age bias.
 
-The SBC step of a traveling-wave memory (brief 9.1) with substrate ``H`` of ``S`` columns (newest last):
+The SBC step of a traveling-wave memory (the paper's self-attention boundary condition) with substrate ``H`` of
+``S`` columns (newest last):
 
     q = W_Q H[newest];  k_i = W_K H[i];  v_i = W_V H[i]
     alpha = softmax_i( k_i^T q * scale + b[age_i] )        over the valid columns only
@@ -15,11 +16,11 @@ memory is O(L * S). Both paths end in ``torch.nn.functional.scaled_dot_product_a
 Position encoding ("age bias"): a per-head additive bias ``b[h, a]`` on the attention logits that depends only on the
 age ``a = s_query - s_key`` in 0..S-1 of a column in the substrate (a T5/ALiBi-style relative scheme). ``"age_bias"``
 learns the table (initialised to ALiBi: ``b[h, a] = -m_h * a``), ``"alibi"`` keeps the fixed ALiBi values, ``"none"``
-adds nothing (the BLOG equation). ALiBi slopes: ``m_h = 2^(-8 (h+1) / H)``, h = 0..H-1.
+adds nothing (the bare SBC equation). ALiBi slopes: ``m_h = 2^(-8 (h+1) / H)``, h = 0..H-1.
 
 Substrates in caches are kept right-aligned (newest column last, invalid columns on the left); ``shift_substrate``
-pushes new columns in. Padding never enters: callers pass chunks whose real positions come first (see
-``WaveSBCModel``), and an invalid key is never attended to by a valid query.
+pushes new columns in. Padding never enters: callers pass packed rows whose real positions come first
+(``wave_hf.layers.padding``), and an invalid key is never attended to by a valid query.
 """
 
 from __future__ import annotations
@@ -31,9 +32,16 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import initialization as init
 
-__all__ = ["POSITION_ENCODINGS", "SBCAttention", "alibi_bias", "band_mask", "banded_attention", "shift_substrate"]
+from .padding import same_document
 
-POSITION_ENCODINGS = ("age_bias", "alibi", "none")
+__all__ = [
+    "SBCAttention",
+    "alibi_bias",
+    "band_mask",
+    "banded_attention",
+    "banded_attention_weights",
+    "shift_substrate",
+]
 
 
 def alibi_bias(num_heads: int, window: int, device=None, dtype=torch.float32) -> torch.Tensor:
@@ -49,6 +57,7 @@ def band_mask(
     key_valid: torch.Tensor | None,
     age_bias: torch.Tensor | None,
     dtype: torch.dtype,
+    same_doc: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Additive attention mask for queries/keys whose step difference is ``ages``.
 
@@ -59,6 +68,8 @@ def band_mask(
             (age 0), so no row is ever fully masked (SDPA would return NaN); for a valid query that key is valid.
         age_bias: (H, S) bias per head and age, or None.
         dtype: dtype of the result.
+        same_doc: (N, T, K) bool, whether the key lies in the query's document (packed documents), or None (one
+            document). A query's own key always does.
 
     Returns:
         (N or 1, H or 1, T, K) float mask: the age bias where visible, -inf elsewhere.
@@ -66,6 +77,8 @@ def band_mask(
     allowed = ((ages >= 0) & (ages < window))[None, None]
     if key_valid is not None:
         allowed = allowed & (key_valid[:, None, None, :] | (ages == 0))
+    if same_doc is not None:
+        allowed = allowed & same_doc[:, None]
     if age_bias is None:
         bias = torch.zeros((1, 1) + tuple(ages.shape), dtype=dtype, device=ages.device)
     else:
@@ -81,6 +94,7 @@ def banded_attention(
     key_valid: torch.Tensor | None = None,
     age_bias: torch.Tensor | None = None,
     scale: float | None = None,
+    doc_ids: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Causal attention with band ``window``: the queries are the last T of the K key steps.
 
@@ -91,6 +105,8 @@ def banded_attention(
         key_valid: (N, K) bool or None.
         age_bias: (H, S) additive bias per age, or None.
         scale: logit scale; None means 1/sqrt(Dh).
+        doc_ids: (N, K) integer document of each key step (packed documents: a query sees only the keys of its own
+            document), or None.
 
     Returns:
         (N, H, T, Dh). Never materialises more than (T, S + T) scores for T <= S, or (T, 2S) for T > S.
@@ -107,7 +123,8 @@ def banded_attention(
         key_valid = key_valid[:, start:] if key_valid is not None else None
         steps = torch.arange(K - start, device=q.device)
         ages = steps[-T:, None] - steps[None, :]
-        mask = band_mask(ages, S, key_valid, age_bias, q.dtype)
+        same_doc = None if doc_ids is None else same_document(doc_ids[:, -T:], doc_ids[:, start:])
+        mask = band_mask(ages, S, key_valid, age_bias, q.dtype, same_doc)
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale)
 
     # blocked: queries in blocks of S; block m (query steps P + mS ..) sees the S keys before it and its own S keys
@@ -115,6 +132,7 @@ def banded_attention(
     if prefix > S:
         k, v = k[:, :, prefix - S :], v[:, :, prefix - S :]
         key_valid = key_valid[:, prefix - S :] if key_valid is not None else None
+        doc_ids = doc_ids[:, prefix - S :] if doc_ids is not None else None
         prefix = S
     nb = math.ceil(T / S)
     front, back = S - prefix, nb * S - T
@@ -126,15 +144,44 @@ def banded_attention(
     if key_valid is not None:
         key_valid = F.pad(key_valid, (front, back), value=False)
         key_valid = key_valid.unfold(1, 2 * S, S).reshape(N * nb, 2 * S)
+    same_doc = None
+    if doc_ids is not None:  # padded steps get document -1: they are invalid keys or discarded queries
+        doc_ids = F.pad(doc_ids, (front, back), value=-1).unfold(1, 2 * S, S).reshape(N * nb, 2 * S)
+        same_doc = same_document(doc_ids[:, S:], doc_ids)
 
     def blocks(x: torch.Tensor) -> torch.Tensor:  # (N, H, (nb+1) S, Dh) -> (N*nb, H, 2S, Dh)
         return x.unfold(2, 2 * S, S).permute(0, 2, 1, 4, 3).reshape(N * nb, H, 2 * S, Dh)
 
     qb = q.view(N, H, nb, S, Dh).transpose(1, 2).reshape(N * nb, H, S, Dh)
     steps = torch.arange(2 * S, device=q.device)
-    mask = band_mask(steps[S:, None] - steps[None, :], S, key_valid, age_bias, q.dtype)
+    mask = band_mask(steps[S:, None] - steps[None, :], S, key_valid, age_bias, q.dtype, same_doc)
     out = F.scaled_dot_product_attention(qb, blocks(k), blocks(v), attn_mask=mask, scale=scale)
     return out.view(N, nb, H, S, Dh).transpose(1, 2).reshape(N, H, nb * S, Dh)[:, :, :T]
+
+
+def banded_attention_weights(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    window: int,
+    key_valid: torch.Tensor | None = None,
+    age_bias: torch.Tensor | None = None,
+    scale: float | None = None,
+    doc_ids: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The attention weights of ``banded_attention`` (same arguments, without the values): (N, H, T, K), zero
+    outside the band, at invalid keys and across documents; each query's row sums to 1.
+
+    Materialises all (T, K) scores (``output_attentions``); ``banded_attention`` never does.
+    """
+    T, K = q.shape[2], k.shape[2]
+    steps = torch.arange(K, device=q.device)
+    ages = steps[-T:, None] - steps[None, :]
+    same_doc = None if doc_ids is None else same_document(doc_ids[:, -T:], doc_ids)
+    dtype = torch.promote_types(q.dtype, torch.float32)  # softmax in float32 at least
+    mask = band_mask(ages, window, key_valid, age_bias, dtype, same_doc)
+    scale = q.shape[-1] ** -0.5 if scale is None else scale
+    scores = torch.matmul(q.to(dtype), k.to(dtype).transpose(-1, -2)) * scale + mask
+    return torch.softmax(scores, dim=-1).to(q.dtype)
 
 
 def shift_substrate(ext: torch.Tensor, num_new: torch.Tensor | None, width: int, dim: int) -> torch.Tensor:
@@ -148,11 +195,12 @@ def shift_substrate(ext: torch.Tensor, num_new: torch.Tensor | None, width: int,
         dim: the column dimension (>= 1; dim 0 is the batch).
 
     Returns:
-        ``ext`` with ``width`` columns along ``dim``: column ``width-1`` is the newest real one.
+        a new tensor (never a view of ``ext``) with ``width`` columns along ``dim``: column ``width-1`` is the newest
+        real one.
     """
     T = ext.shape[dim] - width
-    if num_new is None:
-        return ext.narrow(dim, T, width)
+    if num_new is None:  # a copy, not a view: a cache must not keep the whole input's storage alive
+        return ext.narrow(dim, T, width).clone(memory_format=torch.contiguous_format)
     index = num_new.to(torch.long)[:, None] + torch.arange(width, device=ext.device)  # (N, width)
     shape = [ext.shape[0]] + [1] * (ext.dim() - 1)
     shape[dim] = width
@@ -169,7 +217,8 @@ class SBCAttention(nn.Module):
         num_heads: H.
         head_dim: Dh (``num_heads * head_dim`` need not equal ``hidden_size``).
         window: substrate width S.
-        position_encoding: one of ``POSITION_ENCODINGS`` (module docstring).
+        position_encoding: one of ``wave_hf.layers.options.POSITION_ENCODINGS`` (module docstring; the configuration
+            validates it).
         scale: logit scale, None for 1/sqrt(head_dim).
     """
 
@@ -183,9 +232,6 @@ class SBCAttention(nn.Module):
         scale: float | None = None,
     ):
         super().__init__()
-        if position_encoding not in POSITION_ENCODINGS:
-            allowed = list(POSITION_ENCODINGS)
-            raise ValueError(f"`position_encoding` must be one of {allowed}; got {position_encoding!r}")
         self.num_heads, self.head_dim, self.window = num_heads, head_dim, window
         self.position_encoding, self.scale = position_encoding, scale
         inner = num_heads * head_dim
@@ -194,7 +240,8 @@ class SBCAttention(nn.Module):
         self.v_proj = nn.Linear(hidden_size, inner, bias=False)
         self.o_proj = nn.Linear(inner, hidden_size, bias=False)
         if position_encoding == "age_bias":
-            self.age_bias = nn.Parameter(alibi_bias(num_heads, window))
+            # in the default dtype, like every other parameter (from_pretrained(dtype=...) builds under that dtype)
+            self.age_bias = nn.Parameter(alibi_bias(num_heads, window, dtype=torch.get_default_dtype()))
 
     def init_wave_weights(self) -> None:
         if self.position_encoding == "age_bias":
@@ -217,7 +264,9 @@ class SBCAttention(nn.Module):
         key_valid: torch.Tensor | None = None,
         prefix: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
         last_query_only: bool = False,
-    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]:
+        doc_ids: torch.Tensor | None = None,
+        output_attentions: bool = False,
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor | None]:
         """Attend from every new column (or only the last) to the substrate that ends at it.
 
         Args:
@@ -226,10 +275,15 @@ class SBCAttention(nn.Module):
             prefix: (keys (N, H, P, Dh), values (N, H, P, Dh), valid (N, P) bool) of the P columns before ``x``
                 (a cached substrate), or None.
             last_query_only: compute the output of the last column only (the rest are not needed).
+            doc_ids: (N, T) integer document of each new column (packed documents, ``padding.document_ids``): a
+                column attends only to columns of its own document; the prefix counts as document 0. None: one
+                document.
+            output_attentions: also return the attention weights (computed without the fused kernel).
 
         Returns:
-            output (N, T or 1, D) and (keys, values, valid) of prefix + new columns ((N, H, P+T, Dh), ..., (N, P+T)
-            or None when everything is valid), for the caller's cache.
+            output (N, T or 1, D); (keys, values, valid) of prefix + new columns ((N, H, P+T, Dh), ..., (N, P+T)
+            or None when everything is valid), for the caller's cache; the weights (N, H, T or 1, P+T) with
+            ``output_attentions``, else None.
         """
         N, T, _ = x.shape
         q_in = x[:, -1:] if last_query_only else x
@@ -240,6 +294,14 @@ class SBCAttention(nn.Module):
             k, v = torch.cat([pk.to(k.dtype), k], dim=2), torch.cat([pv.to(v.dtype), v], dim=2)
             new_valid = key_valid if key_valid is not None else torch.ones(N, T, dtype=torch.bool, device=x.device)
             key_valid = torch.cat([pvalid, new_valid], dim=1)
-        out = banded_attention(q, k, v, self.window, key_valid, self.position_bias(x.device), self.scale)
+            if doc_ids is not None:
+                doc_ids = torch.cat([doc_ids.new_zeros(N, pk.shape[2]), doc_ids], dim=1)
+        bias = self.position_bias(x.device)
+        weights = None
+        if output_attentions:
+            weights = banded_attention_weights(q, k, self.window, key_valid, bias, self.scale, doc_ids)
+            out = torch.matmul(weights, v)
+        else:
+            out = banded_attention(q, k, v, self.window, key_valid, bias, self.scale, doc_ids)
         out = out.transpose(1, 2).reshape(N, q.shape[2], self.num_heads * self.head_dim)
-        return self.o_proj(out), (k, v, key_valid)
+        return self.o_proj(out), (k, v, key_valid), weights

@@ -1,9 +1,15 @@
-"""Recurrent baselines (Elman RNN, iRNN, Wave-RNN, LSTM) as Hugging Face zoo models; importing this package
+"""Recurrent baselines (Elman RNN, iRNN, Keller's Wave-RNN, LSTM) as Hugging Face zoo models; importing this package
 registers them with the Auto classes (model types ``elman_rnn``, ``irnn``, ``wrnn``, ``lstm_rnn``)."""
 
-from wave_hf.models.base import register_family
+from wave_hf.models.heads import register_family
 
-from .configuration_baselines import ElmanRNNConfig, IRNNConfig, LSTMConfig, RecurrentBaselineConfig, WaveRNNConfig
+from .configuration_baselines import (
+    ElmanRNNConfig,
+    IRNNConfig,
+    KellerWaveRNNConfig,
+    LSTMConfig,
+    RecurrentBaselineConfig,
+)
 from .modeling_baselines import (
     ElmanRNNForCausalLM,
     ElmanRNNForPrediction,
@@ -11,17 +17,17 @@ from .modeling_baselines import (
     IRNNForCausalLM,
     IRNNForPrediction,
     IRNNModel,
+    KellerWaveRNNForCausalLM,
+    KellerWaveRNNForPrediction,
+    KellerWaveRNNModel,
     LSTMForCausalLM,
     LSTMForPrediction,
     LSTMModel,
-    WaveRNNForCausalLM,
-    WaveRNNForPrediction,
-    WaveRNNModel,
 )
 
 register_family(ElmanRNNConfig, ElmanRNNModel, ElmanRNNForCausalLM, ElmanRNNForPrediction)
 register_family(IRNNConfig, IRNNModel, IRNNForCausalLM, IRNNForPrediction)
-register_family(WaveRNNConfig, WaveRNNModel, WaveRNNForCausalLM, WaveRNNForPrediction)
+register_family(KellerWaveRNNConfig, KellerWaveRNNModel, KellerWaveRNNForCausalLM, KellerWaveRNNForPrediction)
 register_family(LSTMConfig, LSTMModel, LSTMForCausalLM, LSTMForPrediction)
 
 __all__ = [
@@ -33,13 +39,13 @@ __all__ = [
     "IRNNForCausalLM",
     "IRNNForPrediction",
     "IRNNModel",
+    "KellerWaveRNNConfig",
+    "KellerWaveRNNForCausalLM",
+    "KellerWaveRNNForPrediction",
+    "KellerWaveRNNModel",
     "LSTMConfig",
     "LSTMForCausalLM",
     "LSTMForPrediction",
     "LSTMModel",
     "RecurrentBaselineConfig",
-    "WaveRNNConfig",
-    "WaveRNNForCausalLM",
-    "WaveRNNForPrediction",
-    "WaveRNNModel",
 ]

@@ -1,4 +1,4 @@
-"""Configurations of the recurrent baselines: Elman RNN, LSTM, Wave-RNN (wRNN) and iRNN.
+"""Configurations of the recurrent baselines: Elman RNN, LSTM, Keller's Wave-RNN (wRNN) and iRNN. Torch-free.
 
 All four are ``WaveBaseConfig`` subclasses (unknown keys are rejected, ``validate()`` names bad fields). Shared
 meaning: ``hidden_size`` = n, the recurrent width (for the wRNN: all channels together, c * m); ``input_size`` = d of
@@ -11,14 +11,9 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from wave_hf.models.base import WaveBaseConfig, check_choice, check_int
+from wave_hf.models.configuration_utils import WaveBaseConfig, check_bool, check_choice, check_float, check_int
 
-__all__ = ["ElmanRNNConfig", "IRNNConfig", "LSTMConfig", "RecurrentBaselineConfig", "WaveRNNConfig"]
-
-
-def _check_positive_float(config_name: str, field: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"{config_name}: `{field}` must be a number > 0; got {value!r}")
+__all__ = ["ElmanRNNConfig", "IRNNConfig", "KellerWaveRNNConfig", "LSTMConfig", "RecurrentBaselineConfig"]
 
 
 class RecurrentBaselineConfig(WaveBaseConfig):
@@ -35,8 +30,8 @@ class RecurrentBaselineConfig(WaveBaseConfig):
 
 
 class ElmanRNNConfig(RecurrentBaselineConfig):
-    """Elman RNN ``h_t = act(W_hh h_{t-1} + W_uh x_t [+ b])``, ``y_t = W_hy h_t`` (brief 3.2 / 6.2: tanh, no bias,
-    so that the origin is a fixed point). Initialisation as torch's ``nn.RNN`` / ``nn.Linear``: every weight
+    """Elman RNN ``h_t = act(W_hh h_{t-1} + W_uh x_t [+ b])``, ``y_t = W_hy h_t`` (the paper's RNN baseline: tanh,
+    no bias, so that the origin is a fixed point). Initialisation as torch's ``nn.RNN`` / ``nn.Linear``: every weight
     U(-1/sqrt(fan), 1/sqrt(fan)) with fan = n for W_uh and W_hh (``nn.RNN``) and for W_hy (``nn.Linear(n, d)``).
 
     Args:
@@ -53,12 +48,12 @@ class ElmanRNNConfig(RecurrentBaselineConfig):
         super().validate()
         name = type(self).__name__
         check_choice(name, "nonlinearity", self.nonlinearity, ("tanh", "relu"))
-        check_choice(name, "use_bias", self.use_bias, (True, False))
+        check_bool(name, "use_bias", self.use_bias)
 
 
 class IRNNConfig(RecurrentBaselineConfig):
-    """iRNN (Le et al. 2015, the Wave-RNN paper's baseline, brief 8.1): ReLU, W_hh initialised to the identity and
-    bias to 0, input weights N(0, ``input_init_std``^2), everything trainable.
+    """iRNN (Le et al. 2015; the baseline of Keller et al. 2024's Wave-RNN paper): ReLU, W_hh initialised to the
+    identity and bias to 0, input weights N(0, ``input_init_std``^2), everything trainable.
 
     Args:
         input_init_std: std of the input weights at initialisation (0.001 in the Wave-RNN code).
@@ -71,12 +66,13 @@ class IRNNConfig(RecurrentBaselineConfig):
 
     def validate(self) -> None:
         super().validate()
-        _check_positive_float(type(self).__name__, "input_init_std", self.input_init_std)
+        check_float(type(self).__name__, "input_init_std", self.input_init_std)
 
 
-class WaveRNNConfig(RecurrentBaselineConfig):
-    """Wave-RNN (Keller et al. 2024, brief 8.1): ``h_{t+1} = ReLU(u * h_t + V x_t + b)`` where ``u * h`` is a circular
-    convolution over ``num_channels`` channels of ``hidden_size / num_channels`` units (kernel (c, c, f)).
+class KellerWaveRNNConfig(RecurrentBaselineConfig):
+    """Wave-RNN of Keller et al. 2024 (``model_type = "wrnn"``): ``h_{t+1} = ReLU(u * h_t + V x_t + b)`` where
+    ``u * h`` is a circular convolution over ``num_channels`` channels of ``hidden_size / num_channels`` units
+    (kernel (c, c, f)).
 
     Args:
         num_channels: c; ``hidden_size`` must be a multiple of it.
@@ -110,7 +106,7 @@ class WaveRNNConfig(RecurrentBaselineConfig):
             )
         check_choice(name, "recurrent_init", self.recurrent_init, ("shift", "identity", "random"))
         check_choice(name, "input_init", self.input_init, ("solo", "normal"))
-        _check_positive_float(name, "input_init_std", self.input_init_std)
+        check_float(name, "input_init_std", self.input_init_std)
 
     @property
     def units_per_channel(self) -> int:
@@ -131,7 +127,7 @@ class LSTMConfig(RecurrentBaselineConfig):
 
     def validate(self) -> None:
         super().validate()
-        check_choice(type(self).__name__, "use_bias", self.use_bias, (True, False))
+        check_bool(type(self).__name__, "use_bias", self.use_bias)
 
     def cache_state_names(self) -> list[tuple[str, ...]]:
         return [("h", "c")] * self.num_hidden_layers

@@ -2,7 +2,8 @@
 
 - ``simple_rnn_scan``: ``h_t = act(W_hh h_{t-1} + W_ih e_t + b)`` (Elman with tanh, iRNN and Wave-RNN with ReLU).
   Without padding it runs torch's fused RNN kernel (``torch._VF.rnn_tanh`` / ``rnn_relu``, what ``nn.RNN`` calls);
-  with padding, a step loop that holds the state at padded positions.
+  with padding, a step loop that holds the state at padded positions; with packed documents (``reset``), the same
+  loop, which empties the state at each document start.
 - ``lstm_scan``: the same two paths for an LSTM (torch gate order i, f, g, o).
 - ``circulant_shift_matrix``: the dense (n, n) matrix of a circular convolution over c channels of m units, so a
   Wave-RNN runs on the same fused kernel.
@@ -25,12 +26,13 @@ def simple_rnn_scan(
     bias: torch.Tensor | None = None,
     nonlinearity: str = "tanh",
     keep: torch.Tensor | None = None,
+    reset: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Run ``h_t = act(weight_hh h_{t-1} + weight_ih e_t + bias)`` over time.
 
     inputs: (B, L, n_in) (``weight_ih`` None means the identity, n_in = n); h0: (B, n); weight_hh: (n, n);
-    keep: (B, L) with 1 = real token, 0 = padding (the state is held, the output repeats it). Returns (outputs
-    (B, L, n), final state (B, n)).
+    keep: (B, L) with 1 = real token, 0 = padding (the state is held, the output repeats it); reset: (B, L) bool,
+    True at the first token of a packed document (h_{t-1} = 0 there). Returns (outputs (B, L, n), final state (B, n)).
     """
     if nonlinearity not in _ACTIVATIONS:
         raise ValueError(f"`nonlinearity` must be one of {sorted(_ACTIVATIONS)}; got {nonlinearity!r}")
@@ -38,7 +40,7 @@ def simple_rnn_scan(
     n = weight_hh.shape[0]
     if L == 0:
         return inputs.new_zeros(B, 0, n), h0
-    if keep is None:
+    if keep is None and reset is None:
         w_ih = torch.eye(n, dtype=inputs.dtype, device=inputs.device) if weight_ih is None else weight_ih
         params = [w_ih, weight_hh]
         if bias is not None:
@@ -50,13 +52,26 @@ def simple_rnn_scan(
     drive = inputs if weight_ih is None else inputs @ weight_ih.T
     if bias is not None:
         drive = drive + bias
-    keep = keep.to(inputs.dtype).unsqueeze(-1)
+    keep, carry = _loop_masks(inputs, keep, reset)
     h, outs = h0, []
     for t in range(L):
+        h = h * carry[:, t]
         new = act(drive[:, t] + h @ weight_hh.T)
         h = keep[:, t] * new + (1 - keep[:, t]) * h
         outs.append(h)
     return torch.stack(outs, dim=1), h
+
+
+def _loop_masks(
+    inputs: torch.Tensor, keep: torch.Tensor | None, reset: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, L, 1) masks of the step loops in the inputs' dtype: ``keep`` (1 = real token) and ``carry`` (0 at a
+    document start, where the previous state is dropped)."""
+    B, L = inputs.shape[:2]
+    ones = inputs.new_ones(B, L, 1)
+    keep = ones if keep is None else keep.to(inputs.dtype).unsqueeze(-1)
+    carry = ones if reset is None else (~reset).to(inputs.dtype).unsqueeze(-1)
+    return keep, carry
 
 
 def lstm_scan(
@@ -67,15 +82,17 @@ def lstm_scan(
     bias_ih: torch.Tensor | None,
     bias_hh: torch.Tensor | None,
     keep: torch.Tensor | None = None,
+    reset: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
     """LSTM over time. inputs (B, L, n_in); state (h0, c0), each (B, n); weight_ih (4n, n_in); weight_hh (4n, n).
-    Returns (outputs (B, L, n), (h_L, c_L)); ``keep`` as in ``simple_rnn_scan``."""
+    Returns (outputs (B, L, n), (h_L, c_L)); ``keep`` and ``reset`` as in ``simple_rnn_scan`` (both h and c are
+    emptied at a document start)."""
     B, L, _ = inputs.shape
     h0, c0 = state
     if L == 0:
         return inputs.new_zeros(B, 0, h0.shape[-1]), (h0, c0)
     has_bias = bias_ih is not None
-    if keep is None:
+    if keep is None and reset is None:
         params = [weight_ih, weight_hh] + ([bias_ih, bias_hh] if has_bias else [])
         out, h_n, c_n = torch._VF.lstm(
             inputs, (h0.unsqueeze(0), c0.unsqueeze(0)), params, has_bias, 1, 0.0, torch.is_grad_enabled(), False, True
@@ -84,9 +101,10 @@ def lstm_scan(
     drive = inputs @ weight_ih.T
     if has_bias:
         drive = drive + bias_ih + bias_hh
-    keep = keep.to(inputs.dtype).unsqueeze(-1)
+    keep, carry = _loop_masks(inputs, keep, reset)
     h, c, outs = h0, c0, []
     for t in range(L):
+        h, c = h * carry[:, t], c * carry[:, t]
         i, f, g, o = (drive[:, t] + h @ weight_hh.T).chunk(4, dim=-1)
         c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
         h_new = torch.sigmoid(o) * torch.tanh(c_new)

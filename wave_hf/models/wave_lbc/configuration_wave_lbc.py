@@ -1,13 +1,12 @@
-"""Configuration of the LBC wave-RNN (``model_type = "wave_lbc"``)."""
+"""Configuration of the LBC wave-RNN (``model_type = "wave_lbc"``). Torch-free: the choices it checks come from
+``wave_hf.layers.options``."""
 
 from __future__ import annotations
 
-import math
 from typing import ClassVar
 
-from wave_hf.layers.lbc import BOUNDARY_FORMS, GATINGS, READOUTS
-from wave_hf.models.base import WaveBaseConfig, check_choice, check_int
-from wave_hf.ops.memory import LOG_DECAY_MIN
+from wave_hf.layers.options import ACTIVATIONS, BOUNDARY_FORMS, GATINGS, MIN_MEMORY_HALFLIFE, READOUTS
+from wave_hf.models.configuration_utils import WaveBaseConfig, check_bool, check_choice, check_float, check_int
 
 __all__ = ["WaveLBCConfig"]
 
@@ -19,7 +18,8 @@ class WaveLBCConfig(WaveBaseConfig):
     closes the stack. Fields beyond ``WaveBaseConfig``:
 
     Args:
-        num_heads: H, independent wave substrates per layer.
+        num_heads: H, independent wave substrates per layer (``num_attention_heads`` is accepted as another name for
+            it, as in ``WaveSBCConfig``).
         head_dim: D, waves per head (the substrate is S x D per head).
         history_length: S, columns of the substrate (the history the boundary reads).
         boundary: "none" (pure shift, H3's shift SSM), "diagonal" (per-wave AR(S) boundary) or "dense" (the boundary
@@ -42,9 +42,14 @@ class WaveLBCConfig(WaveBaseConfig):
             ``sum_k ||a_k||_2 = r`` (spectral radius of Phi <= r^(1/S) < 1). See ``wave_hf.layers.lbc``.
         memory_halflife_min, memory_halflife_max: initial half-lives (in tokens) of the ``gating="qkv"`` memory,
             spread log-uniformly over the heads.
+        value_init: start of the prediction head's write ``B`` (``value_in``) and read ``C`` (``value_out``):
+            "normal" (N(0, initializer_range)) or "identity" (B = C = I, the write and read of the paper's
+            Theorem 3.1 construction: x_t is loaded into the start column and read back from it; needs
+            input_size == hidden_size == output_size).
     """
 
     model_type: ClassVar[str] = "wave_lbc"
+    attribute_map: ClassVar[dict[str, str]] = {"num_attention_heads": "num_heads"}
 
     num_heads: int = 4
     head_dim: int = 16
@@ -63,6 +68,7 @@ class WaveLBCConfig(WaveBaseConfig):
     boundary_init_scale: float = 0.0
     memory_halflife_min: float = 8.0
     memory_halflife_max: float = 512.0
+    value_init: str = "normal"
 
     def validate(self) -> None:
         super().validate()
@@ -75,7 +81,7 @@ class WaveLBCConfig(WaveBaseConfig):
         check_choice(name, "readout", self.readout, READOUTS)
         check_choice(name, "gating", self.gating, GATINGS)
         for field in ("mixer_projections", "use_mlp", "mlp_gated", "use_norm", "residual"):
-            check_choice(name, field, getattr(self, field), (True, False))
+            check_bool(name, field, getattr(self, field))
         if not self.mixer_projections:
             inner = self.num_heads * self.head_dim
             if self.gating != "none" or self.hidden_size != inner:
@@ -83,15 +89,19 @@ class WaveLBCConfig(WaveBaseConfig):
                     f"{name}: `mixer_projections=False` needs gating='none' and hidden_size == num_heads * head_dim "
                     f"({inner}); got gating={self.gating!r}, hidden_size={self.hidden_size}"
                 )
-        from transformers.activations import ACT2FN
-
-        check_choice(name, "hidden_act", self.hidden_act, sorted(ACT2FN))
-        _check_float(name, "rms_norm_eps", self.rms_norm_eps, low=0.0, low_open=True)
-        _check_float(name, "boundary_init_scale", self.boundary_init_scale, low=0.0, high=1.0)
-        # the gating memory's decay is kept >= exp(LOG_DECAY_MIN) (wave_hf.ops.memory): a half-life >= ln 2 / 4
-        _check_float(name, "memory_halflife_min", self.memory_halflife_min, low=math.log(2) / -LOG_DECAY_MIN)
-        _check_float(name, "memory_halflife_max", self.memory_halflife_max, low=self.memory_halflife_min
-                     if isinstance(self.memory_halflife_min, (int, float)) else 0.0)
+        check_choice(name, "hidden_act", self.hidden_act, ACTIVATIONS)
+        check_float(name, "rms_norm_eps", self.rms_norm_eps)
+        check_float(name, "boundary_init_scale", self.boundary_init_scale, low=0.0, high=1.0, low_open=False)
+        # the gating memory's decay is kept >= exp(MEMORY_LOG_DECAY_MIN): a half-life >= ln 2 / 4 tokens
+        check_float(name, "memory_halflife_min", self.memory_halflife_min, low=MIN_MEMORY_HALFLIFE, low_open=False)
+        halflife_min = self.memory_halflife_min if isinstance(self.memory_halflife_min, (int, float)) else 0.0
+        check_float(name, "memory_halflife_max", self.memory_halflife_max, low=halflife_min, low_open=False)
+        check_choice(name, "value_init", self.value_init, ("normal", "identity"))
+        sizes = (self.input_size, self.hidden_size, self.prediction_size)
+        if self.value_init == "identity" and len(set(sizes)) != 1:
+            raise ValueError(
+                f"{name}: `value_init='identity'` needs input_size == hidden_size == output_size; got {sizes}"
+            )
 
     @property
     def mlp_size(self) -> int:
@@ -101,14 +111,3 @@ class WaveLBCConfig(WaveBaseConfig):
         names = ("substrate", "memory") if self.gating == "qkv" else ("substrate",)
         return [names] * self.num_hidden_layers
 
-
-def _check_float(config_name: str, field: str, value, low: float, high: float | None = None,
-                 low_open: bool = False) -> None:
-    """Raise ``ValueError`` unless ``value`` is a real number in the interval (low-open / high-open as written)."""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if ok:
-        ok = (value > low if low_open else value >= low) and (high is None or value < high)
-    if not ok:
-        lo = "(" if low_open else "["
-        hi = f"{high})" if high is not None else "inf)"
-        raise ValueError(f"{config_name}: `{field}` must be a number in {lo}{low}, {hi}; got {value!r}")

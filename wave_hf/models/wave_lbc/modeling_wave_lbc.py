@@ -1,29 +1,50 @@
 """The LBC wave-RNN as transformers models: ``WaveLBCModel``, ``WaveLBCForCausalLM``, ``WaveLBCForPrediction``.
 
-The blocks are H3-style (pre-norm residual, optional MLP) around ``wave_hf.layers.lbc.WaveLBCMixer``; the cache holds
-each layer's substrate (and the gating memory), so memory and per-token cost do not depend on the context length.
-The heads, the cache and input validation come from ``wave_hf.models.base``.
+Read top to bottom: ``WaveLBCBlock`` (H3-style pre-norm residual block around ``wave_hf.layers.lbc.WaveLBCMixer``,
+optional MLP), ``WaveLBCPreTrainedModel`` (the theory accessors: the companion matrix Phi, the whole model as a
+linear TWM), ``WaveLBCModel`` (embedding -> blocks -> final norm, its ``forward`` written out here) and the two heads
+(``wave_hf.models.heads``). The cache holds each layer's substrate (and the gating memory), so memory and per-token
+cost do not depend on the context length.
+
+transformers' conventions: ``return_dict=False`` gives tuples, ``hidden_states`` are Llama's (block inputs, then the
+output after the final norm), ``output_attentions`` warns (no attention weights), ``torch.compile(fullgraph=True)``
+works. ``torch.export`` with a dynamic sequence length does not: the chunked scan and memory ops fix their number
+of chunks from L when traced, so export one program per length. LoRA (PEFT): ``PEFT_TARGET_MODULES``, the mixer's
+projections and the MLP (with ``mixer_projections=False`` the mixer has none: leave out ``in_proj``/``out_proj``).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn as nn
+from transformers import GenerationMixin
+from transformers import initialization as init
 from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.modeling_outputs import BaseModelOutputWithPast
+from transformers.utils.generic import can_return_tuple
 
 from wave_hf.layers.common import MLP, RMSNorm
 from wave_hf.layers.lbc import WaveLBCMixer
-from wave_hf.models.base import (
-    WaveBackboneModel,
-    WaveCache,
-    WaveForCausalLMBase,
-    WaveForPredictionBase,
-    WavePreTrainedModel,
-)
+from wave_hf.layers.padding import TokenLayout, pack_tokens, unpack_tokens
+from wave_hf.models.cache import WaveCache
+from wave_hf.models.heads import WaveForCausalLMBase, WaveForPredictionBase
+from wave_hf.models.modeling_utils import WavePreTrainedModel, hidden_states_output
 
 from .configuration_wave_lbc import WaveLBCConfig
 
-__all__ = ["WaveLBCBlock", "WaveLBCForCausalLM", "WaveLBCForPrediction", "WaveLBCModel", "WaveLBCPreTrainedModel"]
+__all__ = [
+    "PEFT_TARGET_MODULES",
+    "WaveLBCBlock",
+    "WaveLBCForCausalLM",
+    "WaveLBCForPrediction",
+    "WaveLBCModel",
+    "WaveLBCPreTrainedModel",
+]
+
+PEFT_TARGET_MODULES = ["in_proj", "out_proj", "gate_proj", "up_proj", "down_proj"]
+"""``peft.LoraConfig(target_modules=...)`` for the LBC models: the mixer's input/output projections and the MLP."""
 
 
 def _norm(config: WaveLBCConfig) -> nn.Module:
@@ -58,16 +79,14 @@ class WaveLBCBlock(GradientCheckpointingLayer):
             self.mlp_norm = self.mlp = None
 
     def forward(
-        self,
-        hidden_states: torch.Tensor,
-        attention_mask: torch.Tensor | None = None,
-        cache: WaveCache | None = None,
+        self, hidden_states: torch.Tensor, layout: TokenLayout | None = None, cache: WaveCache | None = None
     ) -> torch.Tensor:
+        """hidden_states (B, L, hidden_size) of packed rows (``wave_hf.layers.padding``) -> (B, L, hidden_size)."""
         state = None
         if cache is not None:
             state = {name: cache.get_state(self.layer_idx, name) for name in self.mixer.state_names}
         out, new_state = self.mixer(
-            self.mixer_norm(hidden_states), attention_mask=attention_mask, state=state, output_state=cache is not None
+            self.mixer_norm(hidden_states), layout=layout, state=state, output_state=cache is not None
         )
         if cache is not None:
             for name, value in new_state.items():
@@ -98,7 +117,8 @@ class WaveLBCPreTrainedModel(WavePreTrainedModel):
         return layers[layer_idx].mixer.companion_matrix(head)
 
     def wave_operators(self) -> dict[str, torch.Tensor]:
-        """The whole model as the linear TWM of the brief (section 9.1), for one-layer linear configs.
+        """The whole model as the paper's linear TWM (state update by Phi, write and read maps), for one-layer
+        linear configs.
 
         Returns float32 matrices ``phi`` (n, n), ``write`` (n, d_in) and ``read`` (d_out, n), n = H*S*D, such that
         ``vec h(t+1) = phi vec h(t) + write x_t`` and ``y_t = read vec h(t+1)`` (heads stacked; per head the layout
@@ -139,23 +159,62 @@ class WaveLBCPreTrainedModel(WavePreTrainedModel):
         return {"phi": phi, "write": write, "read": read}
 
 
-class WaveLBCModel(WaveLBCPreTrainedModel, WaveBackboneModel):
-    """Embedding (when ``vocab_size`` is set), the LBC blocks and a final norm; see ``wave_hf.models.base`` for the
-    forward contract."""
+class WaveLBCModel(WaveLBCPreTrainedModel):
+    """Embedding (when ``vocab_size`` is set), the LBC blocks and a final norm."""
 
     def __init__(self, config: WaveLBCConfig):
-        super().__init__(config, [WaveLBCBlock(config, i) for i in range(config.num_hidden_layers)], _norm(config))
+        super().__init__(config)
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size) if config.vocab_size else None
+        self.layers = nn.ModuleList([WaveLBCBlock(config, i) for i in range(config.num_hidden_layers)])
+        self.norm = _norm(config)
+        self.post_init()
+
+    @can_return_tuple
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        cache: WaveCache | None = None,
+        use_cache: bool | None = None,
+        output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
+        position_ids: torch.LongTensor | None = None,
+        **kwargs: Any,
+    ) -> BaseModelOutputWithPast:
+        """input_ids (B, L) or inputs_embeds (B, L, hidden_size), attention_mask (B, L) (1 = token, 0 = padding)
+        -> last_hidden_state (B, L, hidden_size) (zero at padded positions) and the cache.
+
+        With ``cache`` the input continues the cached sequences (chunked prefill, decoding). Packed documents
+        (``position_ids`` restarting at 0, or any other input of ``wave_hf.layers.padding.PACKING_KWARGS`` in
+        ``kwargs``) each run as if alone. ``output_attentions`` warns: the wave mixer has no attention weights.
+        """
+        output_hidden_states, _ = self.output_flags(output_hidden_states, output_attentions, False)
+        hidden, layout, cache = self.prepare_inputs(
+            input_ids, inputs_embeds, attention_mask, cache, use_cache, position_ids=position_ids, **kwargs
+        )
+        hidden = pack_tokens(hidden, layout)  # each row's real tokens first; the blocks never see padding
+        per_layer = [hidden]
+        for block in self.layers:
+            hidden = block(hidden, layout=layout, cache=cache)
+            per_layer.append(hidden)
+        hidden = unpack_tokens(self.norm(hidden), layout)
+        all_hidden = hidden_states_output(per_layer, hidden, layout) if output_hidden_states else None
+        return BaseModelOutputWithPast(last_hidden_state=hidden, cache=cache, hidden_states=all_hidden)
 
 
-class WaveLBCForCausalLM(WaveForCausalLMBase, WaveLBCPreTrainedModel):
+class WaveLBCForCausalLM(WaveForCausalLMBase, WaveLBCPreTrainedModel, GenerationMixin):
     """Token model with ``generate`` (greedy, sampling, beam search on the recurrent cache)."""
 
-    config_class = WaveLBCConfig
     base_model_class = WaveLBCModel
 
 
 class WaveLBCForPrediction(WaveForPredictionBase, WaveLBCPreTrainedModel):
     """Real-valued sequences: per-step prediction with a masked MSE loss and free-running ``rollout``."""
 
-    config_class = WaveLBCConfig
     base_model_class = WaveLBCModel
+
+    def _init_weights(self, module: nn.Module) -> None:
+        super()._init_weights(module)
+        if self.config.value_init == "identity" and module in (self.value_in, self.value_out):
+            init.copy_(module.weight, torch.eye(self.config.hidden_size))  # B = C = I (Theorem 3.1's write and read)

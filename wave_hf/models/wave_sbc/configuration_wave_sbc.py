@@ -1,38 +1,24 @@
-"""Configuration of the SBC wave model (self-attention boundary condition, brief sections 4 and 9.1)."""
+"""Configuration of the SBC wave model (``model_type = "wave_sbc"``: the paper's self-attention boundary condition).
+Torch-free: the choices it checks come from ``wave_hf.layers.options``."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import ClassVar
 
-from transformers.activations import ACT2FN
-
-from wave_hf.layers.sbc import POSITION_ENCODINGS
-from wave_hf.models.base import WaveBaseConfig, check_choice, check_int
+from wave_hf.layers.options import ACTIVATIONS, POSITION_ENCODINGS
+from wave_hf.models.configuration_utils import WaveBaseConfig, check_bool, check_choice, check_float, check_int
 
 __all__ = ["SUBSTRATE_MODES", "WaveSBCConfig"]
 
 SUBSTRATE_MODES = ("window", "stream")
 
 
-def _check_bool(config_name: str, field: str, value: Any) -> None:
-    if not isinstance(value, bool):
-        raise ValueError(f"{config_name}: `{field}` must be True or False; got {value!r}")
-
-
-def _check_positive_float(config_name: str, field: str, value: Any, optional: bool = False) -> None:
-    if value is None and optional:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        kind = "a positive number" + (" or None" if optional else "")
-        raise ValueError(f"{config_name}: `{field}` must be {kind}; got {value!r}")
-
-
 class WaveSBCConfig(WaveBaseConfig):
     """An attention-only decoder whose context window is the wave substrate of ``history_length`` columns.
 
     Args (besides those of ``WaveBaseConfig``):
-        num_attention_heads: heads H per layer.
-        head_dim: size per head; None means ``hidden_size // num_attention_heads`` (which must then divide).
+        num_heads: heads H per layer (``num_attention_heads``, its name before, is still accepted and read).
+        head_dim: size per head; None means ``hidden_size // num_heads`` (which must then divide).
         history_length: S, the substrate width: every query sees the S newest columns, itself included.
         substrate_mode: ``"window"``: the exact TWM-SBC, every layer sees only the inputs t-S+1 .. t (each position
             runs the whole stack on its own window; the receptive field does not grow with depth). ``"stream"``: the
@@ -51,9 +37,10 @@ class WaveSBCConfig(WaveBaseConfig):
             memory of long inputs at inference); None processes all at once.
     """
 
-    model_type = "wave_sbc"
+    model_type: ClassVar[str] = "wave_sbc"
+    attribute_map: ClassVar[dict[str, str]] = {"num_attention_heads": "num_heads"}
 
-    num_attention_heads: int = 4
+    num_heads: int = 4
     head_dim: int | None = None
     history_length: int = 16
     substrate_mode: str = "window"
@@ -70,28 +57,28 @@ class WaveSBCConfig(WaveBaseConfig):
     def validate(self) -> None:
         super().validate()
         name = type(self).__name__
-        check_int(name, "num_attention_heads", self.num_attention_heads)
+        check_int(name, "num_heads", self.num_heads)
         check_int(name, "head_dim", self.head_dim, optional=True)
-        if self.head_dim is None and self.hidden_size % self.num_attention_heads != 0:
+        if self.head_dim is None and self.hidden_size % self.num_heads != 0:
             raise ValueError(
-                f"{name}: `hidden_size` ({self.hidden_size}) must be divisible by `num_attention_heads` "
-                f"({self.num_attention_heads}) unless `head_dim` is given"
+                f"{name}: `hidden_size` ({self.hidden_size}) must be divisible by `num_heads` ({self.num_heads}) "
+                "unless `head_dim` is given"
             )
         check_int(name, "history_length", self.history_length)
         check_choice(name, "substrate_mode", self.substrate_mode, SUBSTRATE_MODES)
         check_choice(name, "position_encoding", self.position_encoding, POSITION_ENCODINGS)
-        _check_positive_float(name, "attention_scale", self.attention_scale, optional=True)
+        check_float(name, "attention_scale", self.attention_scale, optional=True)
         for field in ("use_mlp", "use_norm", "residual", "tie_word_embeddings"):
-            _check_bool(name, field, getattr(self, field))
+            check_bool(name, field, getattr(self, field))
         check_int(name, "intermediate_size", self.intermediate_size, optional=True)
-        check_choice(name, "hidden_act", self.hidden_act, sorted(ACT2FN.keys()))
-        _check_positive_float(name, "rms_norm_eps", self.rms_norm_eps)
+        check_choice(name, "hidden_act", self.hidden_act, ACTIVATIONS)
+        check_float(name, "rms_norm_eps", self.rms_norm_eps)
         check_int(name, "window_chunk_size", self.window_chunk_size, optional=True)
 
     @property
     def attention_head_dim(self) -> int:
-        """Size per head (``head_dim`` or ``hidden_size // num_attention_heads``)."""
-        return self.head_dim if self.head_dim is not None else self.hidden_size // self.num_attention_heads
+        """Size per head (``head_dim`` or ``hidden_size // num_heads``)."""
+        return self.head_dim if self.head_dim is not None else self.hidden_size // self.num_heads
 
     @property
     def mlp_size(self) -> int:

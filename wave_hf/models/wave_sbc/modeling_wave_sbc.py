@@ -4,19 +4,26 @@ Read top to bottom:
 
 1. ``WaveSBCBlock``: pre-norm SBC attention (``wave_hf.layers.sbc``) + optional MLP, with residuals. In stream mode it
    keeps its own key/value substrate (the S newest keys and values) in the cache.
-2. ``WaveSBCModel``: embeds, puts each sequence's real tokens first (padding last), then
+2. ``WaveSBCModel``: embeds, packs each row's real tokens first (``wave_hf.layers.padding``), then
    - ``substrate_mode="window"`` (exact TWM-SBC): cuts the input columns into the substrates ``x[t-S+1 .. t]`` of
      every step t (one tensor of windows (B*L, S, hidden), built by ``unfold``: parallel over time, O(L*S) memory) and
      runs the whole stack on each window; the output at t is the last column of window t. Decoding keeps the substrate
      of the S newest input columns and recomputes the window per token (O(S^2) per token, independent of the context).
    - ``substrate_mode="stream"`` (sliding-window transformer): runs the stack on the sequence; every layer attends to
      its own S newest keys (blocked banded attention, O(L*S) memory). Decoding keeps S keys/values per layer.
-   and finally restores the original token order.
-3. ``WaveSBCForCausalLM`` / ``WaveSBCForPrediction``: the shared heads of ``wave_hf.models.base``.
+   and finally puts the tokens back in their places.
+3. ``WaveSBCForCausalLM`` / ``WaveSBCForPrediction``: the shared heads of ``wave_hf.models.heads``.
+
+transformers' conventions: ``return_dict=False`` gives tuples, ``hidden_states`` are Llama's (block inputs, then the
+output after the final norm), ``output_attentions=True`` returns the weights (computed without the fused SDPA kernel;
+as an argument, or ``config.output_attentions``, which transformers allows with ``attn_implementation="eager"``),
+``torch.compile(fullgraph=True)`` works, and ``torch.export`` takes a dynamic sequence length: any L in window mode,
+L a multiple of ``history_length`` (at least 2 S) in stream mode (its blocked attention cuts L into L / S blocks).
+LoRA (PEFT): ``PEFT_TARGET_MODULES``, the attention projections and the MLP.
 
 Padding (``attention_mask``, 1 = token, 0 = pad) is removed, not merely masked: the outputs at the real positions of a
 padded sequence equal those of the sequence without its padding, for left, right or interior padding, and the cached
-substrate after a padded prefill equals that of the unpadded prompt. Outputs at padded positions are unspecified.
+substrate after a padded prefill equals that of the unpadded prompt. Outputs at padded positions are zero.
 """
 
 from __future__ import annotations
@@ -24,21 +31,25 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+from transformers import GenerationMixin
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutputWithPast
+from transformers.utils.generic import can_return_tuple
 
 from wave_hf.layers.common import MLP, RMSNorm
+from wave_hf.layers.padding import TokenLayout, document_ids, pack_tokens, unpack_tokens
 from wave_hf.layers.sbc import SBCAttention, shift_substrate
-from wave_hf.models.base import (
-    WaveBackboneModel,
-    WaveCache,
-    WaveForCausalLMBase,
-    WaveForPredictionBase,
-)
+from wave_hf.models.cache import WaveCache
+from wave_hf.models.heads import WaveForCausalLMBase, WaveForPredictionBase
+from wave_hf.models.modeling_utils import WavePreTrainedModel, hidden_states_output
 from wave_hf.models.wave_sbc.configuration_wave_sbc import WaveSBCConfig
 
-__all__ = ["WaveSBCBlock", "WaveSBCForCausalLM", "WaveSBCForPrediction", "WaveSBCModel"]
+__all__ = ["PEFT_TARGET_MODULES", "WaveSBCBlock", "WaveSBCForCausalLM", "WaveSBCForPrediction", "WaveSBCModel"]
+
+PEFT_TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+"""``peft.LoraConfig(target_modules=...)`` for the SBC models: the attention projections and the (gated) MLP."""
 
 
 def _norm(config: WaveSBCConfig) -> nn.Module:
@@ -48,7 +59,7 @@ def _norm(config: WaveSBCConfig) -> nn.Module:
 class WaveSBCBlock(GradientCheckpointingLayer):
     """``h = h + Attn(norm(h)); h = h + MLP(norm(h))`` (each part switchable by the config).
 
-    Sequences arrive with their real columns first: ``attention_mask`` (N, T) bool is True for real columns.
+    Sequences arrive with their real columns first: ``valid`` (N, T) bool is True for real columns (None: all are).
     In window mode the last block only computes the newest column of each window.
     """
 
@@ -61,7 +72,7 @@ class WaveSBCBlock(GradientCheckpointingLayer):
         self.attn_norm = _norm(config)
         self.attn = SBCAttention(
             config.hidden_size,
-            config.num_attention_heads,
+            config.num_heads,
             config.attention_head_dim,
             config.history_length,
             config.position_encoding,
@@ -73,151 +84,191 @@ class WaveSBCBlock(GradientCheckpointingLayer):
     def forward(
         self,
         hidden_states: torch.Tensor,
-        attention_mask: torch.Tensor | None = None,
+        valid: torch.Tensor | None = None,
         cache: WaveCache | None = None,
-    ) -> torch.Tensor:
-        """hidden_states (N, T, hidden) -> (N, T, hidden), or (N, 1, hidden) for the last window-mode block.
+        doc_ids: torch.Tensor | None = None,
+        output_attentions: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """hidden_states (N, T, hidden) -> (N, T, hidden), or (N, 1, hidden) for the last window-mode block, and the
+        attention weights (N, H, T or 1, P + T) with ``output_attentions`` (P: the cached columns read), else None.
 
         ``cache`` (stream mode only): this layer's key/value substrate is read as the prefix of the new columns and
-        then replaced by the S newest real columns.
+        then replaced by (a copy of) the S newest real columns. ``doc_ids`` (N, T): packed documents
+        (``wave_hf.layers.padding.document_ids``); a column attends only to its own document.
         """
-        prefix = None
-        if cache is not None:
-            prefix = self._read_substrate(cache, hidden_states)
-        attn_out, (keys, values, key_valid) = self.attn(
-            self.attn_norm(hidden_states), attention_mask, prefix, self.last_query_only
+        prefix = self._read_substrate(cache) if cache is not None else None
+        attn_out, (keys, values, key_valid), weights = self.attn(
+            self.attn_norm(hidden_states), valid, prefix, self.last_query_only, doc_ids, output_attentions
         )
         if cache is not None:
-            num_new = attention_mask.sum(1) if attention_mask is not None else None
-            idx = self.layer_idx
-            cache.set_state(idx, "key", shift_substrate(keys, num_new, self.window, dim=2))
-            cache.set_state(idx, "value", shift_substrate(values, num_new, self.window, dim=2))
-            cache.set_state(idx, "key_valid", shift_substrate(key_valid, num_new, self.window, dim=1))
+            self._write_substrate(cache, keys, values, key_valid, valid, first=prefix is None)
         h = hidden_states[:, -attn_out.shape[1] :]
         h = h + attn_out if self.residual else attn_out
         if self.mlp is not None:
             mlp_out = self.mlp(self.mlp_norm(h))
             h = h + mlp_out if self.residual else mlp_out
-        return h
+        return h, weights
 
-    def _read_substrate(self, cache: WaveCache, hidden: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """(keys, values (N, H, S, Dh), valid (N, S)) from the cache; an empty substrate before the first write."""
+    def _read_substrate(self, cache: WaveCache) -> tuple[torch.Tensor, ...] | None:
+        """(keys, values (N, H, S, Dh), valid (N, S)) from the cache, or None before the first write."""
         keys = cache.get_state(self.layer_idx, "key")
-        if keys is not None:
-            return keys, cache.get_state(self.layer_idx, "value"), cache.get_state(self.layer_idx, "key_valid")
-        N, H, Dh = hidden.shape[0], self.attn.num_heads, self.attn.head_dim
-        empty = hidden.new_zeros(N, H, self.window, Dh)
-        return empty, empty, torch.zeros(N, self.window, dtype=torch.bool, device=hidden.device)
+        if keys is None:
+            return None
+        return keys, cache.get_state(self.layer_idx, "value"), cache.get_state(self.layer_idx, "key_valid")
+
+    def _write_substrate(self, cache: WaveCache, keys: torch.Tensor, values: torch.Tensor,
+                         key_valid: torch.Tensor | None, valid: torch.Tensor | None, first: bool) -> None:
+        """Keep the S newest real columns of (cached prefix +) new keys/values; on the ``first`` write the prefix is
+        an empty substrate of S invalid columns."""
+        S = self.window
+        if first:
+            N, T = keys.shape[0], keys.shape[2]
+            keys, values = F.pad(keys, (0, 0, S, 0)), F.pad(values, (0, 0, S, 0))
+            new_valid = key_valid if key_valid is not None else torch.ones(N, T, dtype=torch.bool, device=keys.device)
+            key_valid = F.pad(new_valid, (S, 0), value=False)
+        num_new = valid.sum(1) if valid is not None else None
+        cache.set_state(self.layer_idx, "key", shift_substrate(keys, num_new, S, dim=2))
+        cache.set_state(self.layer_idx, "value", shift_substrate(values, num_new, S, dim=2))
+        cache.set_state(self.layer_idx, "key_valid", shift_substrate(key_valid, num_new, S, dim=1))
 
 
-def _real_first(attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B, L) 0/1 mask (validated by ``prepare_inputs``) -> (order (B, L): the real positions first, in order, then
-    the padded ones; valid (B, L) bool)."""
-    real = attention_mask.bool()
-    order = torch.argsort((~real).to(torch.int8), dim=1, stable=True)
-    return order, real.gather(1, order)
-
-
-def _gather_time(x: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
-    return x.gather(1, order[..., None].expand(-1, -1, x.shape[-1]))
-
-
-def _scatter_time(x: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
-    return torch.empty_like(x).scatter(1, order[..., None].expand(-1, -1, x.shape[-1]), x)
-
-
-class WaveSBCModel(WaveBackboneModel):
+class WaveSBCModel(WavePreTrainedModel):
     """Embedding, ``num_hidden_layers`` SBC blocks and a final norm. Output (B, L, hidden_size)."""
 
     config_class = WaveSBCConfig
     _no_split_modules = ["WaveSBCBlock"]
 
     def __init__(self, config: WaveSBCConfig):
-        super().__init__(config, [WaveSBCBlock(config, i) for i in range(config.num_hidden_layers)], _norm(config))
+        super().__init__(config)
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size) if config.vocab_size else None
+        self.layers = nn.ModuleList([WaveSBCBlock(config, i) for i in range(config.num_hidden_layers)])
+        self.norm = _norm(config)
+        self.window_mode = config.substrate_mode == "window"  # the exact TWM-SBC; else the sliding-window stream
+        self.post_init()
 
-    def forward(
-        self,
-        input_ids: torch.LongTensor | None = None,
-        inputs_embeds: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        cache: WaveCache | None = None,
-        use_cache: bool | None = None,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-        **kwargs: Any,
-    ) -> BaseModelOutputWithPast:
+    @can_return_tuple
+    def forward(self, input_ids: torch.LongTensor | None = None, inputs_embeds: torch.Tensor | None = None,
+                attention_mask: torch.Tensor | None = None, cache: WaveCache | None = None,
+                use_cache: bool | None = None, output_hidden_states: bool | None = None,
+                output_attentions: bool | None = None, position_ids: torch.LongTensor | None = None,
+                **kwargs: Any) -> BaseModelOutputWithPast:
         """input_ids (B, L) or inputs_embeds (B, L, hidden), attention_mask (B, L) -> last_hidden_state (B, L, hidden).
 
-        With ``cache`` the input continues the cached sequences (chunked prefill, decoding).
+        With ``cache`` the input continues the cached sequences (chunked prefill, decoding). Packed documents
+        (``position_ids`` restarting at 0, or another input of ``wave_hf.layers.padding.PACKING_KWARGS``) never
+        attend across a document start: each runs as if alone.
+
+        ``output_attentions``: per layer the weights (B, H, L, P + L) of each position (query) over the P cached
+        columns it reads (none on a first call; stream: S, window: S - 1) and the L new positions, in the input's
+        order; zero outside the substrate, at padding and across documents. Window mode: the weights of the newest
+        column of each position's window (the one its output is read from).
         """
-        hidden, attention_mask, cache = self.prepare_inputs(input_ids, inputs_embeds, attention_mask, cache, use_cache)
-        output_hidden_states = bool(output_hidden_states)
-        order = valid = None
-        if attention_mask is not None:
-            order, valid = _real_first(attention_mask)
-            hidden = _gather_time(hidden, order)
-        if self.config.substrate_mode == "window":
-            hidden, all_hidden = self._window_forward(hidden, valid, cache, output_hidden_states)
+        output_hidden_states, output_attentions = self.output_flags(output_hidden_states, output_attentions, True)
+        hidden, layout, cache = self.prepare_inputs(
+            input_ids, inputs_embeds, attention_mask, cache, use_cache, position_ids=position_ids, **kwargs
+        )
+        hidden = pack_tokens(hidden, layout)
+        doc_ids = None if layout is None or layout.reset is None else document_ids(layout.reset)
+        if self.window_mode:
+            hidden, per_layer, weights, num_prefix = self._window_forward(
+                hidden, layout, cache, doc_ids, output_attentions
+            )
         else:
-            hidden, all_hidden = self.run_blocks(self.layers, hidden, valid, cache, output_hidden_states)
-        hidden = self.norm(hidden)
-        if order is not None:
-            hidden = _scatter_time(hidden, order)
-            all_hidden = tuple(_scatter_time(h, order) for h in all_hidden) if all_hidden is not None else None
-        return BaseModelOutputWithPast(last_hidden_state=hidden, cache=cache, hidden_states=all_hidden)
+            valid = None if layout is None else layout.valid
+            num_prefix = self.config.history_length if cache is not None and cache.get_state(0, "key") is not None \
+                else 0
+            per_layer, weights = [hidden], []
+            for block in self.layers:
+                h, w = block(per_layer[-1], valid=valid, cache=cache, doc_ids=doc_ids,
+                             output_attentions=output_attentions)
+                per_layer.append(h)
+                weights.append(w)
+            hidden = per_layer[-1]
+        hidden = unpack_tokens(self.norm(hidden), layout)
+        all_hidden = hidden_states_output(per_layer, hidden, layout) if output_hidden_states else None
+        attentions = tuple(_weights_in_input_order(w, layout, num_prefix) for w in weights) if output_attentions \
+            else None
+        return BaseModelOutputWithPast(last_hidden_state=hidden, cache=cache, hidden_states=all_hidden,
+                                       attentions=attentions)
 
     def _window_forward(
         self,
         hidden: torch.Tensor,
-        valid: torch.Tensor | None,
+        layout: TokenLayout | None,
         cache: WaveCache | None,
-        output_hidden_states: bool,
-    ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]:
-        """Window mode: (B, T, hidden) real-first columns -> output (B, T, hidden) (+ per-layer hidden states)."""
+        doc_ids: torch.Tensor | None,
+        output_attentions: bool,
+    ) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor], int]:
+        """Window mode: (B, T, hidden) packed columns -> output (B, T, hidden), the hidden states of every layer
+        (input first) at the newest column of each window, the attention weights of each layer ((B, H, T, P + T),
+        when asked) and P, the number of cached columns they cover."""
         B, T, D = hidden.shape
         S = self.config.history_length
         substrate = cache.get_state(0, "window") if cache is not None else None
+        num_prefix = 0 if substrate is None else S - 1
         if substrate is None:
             substrate = hidden.new_zeros(B, S, D)
             substrate_valid = torch.zeros(B, S, dtype=torch.bool, device=hidden.device)
         else:
             substrate, substrate_valid = substrate.to(hidden.dtype), cache.get_state(0, "window_valid")
-        if valid is None:
-            valid = torch.ones(B, T, dtype=torch.bool, device=hidden.device)
+        valid = torch.ones(B, T, dtype=torch.bool, device=hidden.device) if layout is None or layout.valid is None \
+            else layout.valid
         ext = torch.cat([substrate, hidden], dim=1)  # (B, S + T, D)
         ext_valid = torch.cat([substrate_valid, valid], dim=1)
         # window t = columns t+1 .. t+S of ext: the S-1 columns before step t and step t itself
         windows = ext[:, 1:].unfold(1, S, 1).transpose(2, 3).reshape(B * T, S, D)
-        windows_valid = ext_valid[:, 1:].unfold(1, S, 1).reshape(B * T, S)
+        windows_valid = ext_valid[:, 1:].unfold(1, S, 1)  # (B, T, S)
+        if doc_ids is not None:  # packed documents: a window keeps only the columns of its newest column's document
+            window_docs = torch.cat([doc_ids.new_zeros(B, S), doc_ids], dim=1)[:, 1:].unfold(1, S, 1)
+            windows_valid = windows_valid & (window_docs == window_docs[..., -1:])
+        windows_valid = windows_valid.reshape(B * T, S)
 
-        chunk = self.config.window_chunk_size or B * T
-        outs, states = [], []
-        for w, wv in zip(windows.split(chunk), windows_valid.split(chunk)):
-            out, all_h = self.run_blocks(self.layers, w, wv, None, output_hidden_states)
-            outs.append(out[:, -1])
-            states.append([h[:, -1] for h in all_h] if all_h is not None else None)
-        out = torch.cat(outs).view(B, T, D)
-        all_hidden = None
-        if output_hidden_states:
-            all_hidden = tuple(torch.cat(per_layer).view(B, T, D) for per_layer in zip(*states))
+        chunk = self.config.window_chunk_size
+        pieces = zip(windows.split(chunk), windows_valid.split(chunk)) if chunk else [(windows, windows_valid)]
+        newest, newest_weights = [], []  # per chunk of windows: per layer the newest column (input first), weights
+        for w, wv in pieces:
+            states, weights = [w], []
+            for block in self.layers:
+                h, a = block(states[-1], valid=wv, output_attentions=output_attentions)
+                states.append(h)
+                weights.append(a[:, :, -1] if output_attentions else None)
+            newest.append([h[:, -1] for h in states])
+            newest_weights.append(weights)
+        per_layer = [torch.cat(chunks).view(B, T, D) for chunks in zip(*newest)]
+        layer_weights = []
+        if output_attentions:  # (B*T, H, S) per layer -> (B, H, T, S - 1 + T): window t covers columns t .. t+S-1
+            for chunks in zip(*newest_weights):
+                a = torch.cat(chunks).view(B, T, -1, S).transpose(1, 2)
+                cols = (torch.arange(T, device=a.device)[:, None] + torch.arange(S, device=a.device)).expand_as(a)
+                full = a.new_zeros(*a.shape[:3], S - 1 + T).scatter(3, cols, a)
+                layer_weights.append(full[..., S - 1 - num_prefix :])
 
         if cache is not None:
-            num_new = valid.sum(1)
-            cache.set_state(0, "window", shift_substrate(ext, num_new, S, dim=1))
-            cache.set_state(0, "window_valid", shift_substrate(ext_valid, num_new, S, dim=1))
-            cache.seen_tokens += T
-        return out, all_hidden
+            cache.set_state(0, "window", shift_substrate(ext, valid.sum(1), S, dim=1))
+            cache.set_state(0, "window_valid", shift_substrate(ext_valid, valid.sum(1), S, dim=1))
+        return per_layer[-1], per_layer, layer_weights, num_prefix
 
 
-class WaveSBCForCausalLM(WaveForCausalLMBase):
+def _weights_in_input_order(weights: torch.Tensor, layout: TokenLayout | None, num_prefix: int) -> torch.Tensor:
+    """Attention weights (B, H, T, P + T) of packed rows -> queries and new keys in the input's order (zero rows at
+    padded queries)."""
+    if layout is None or layout.order is None:
+        return weights
+    B, H, T, K = weights.shape
+    inverse = layout.inverse
+    weights = weights * layout.valid[:, None, :, None].to(weights.dtype)
+    weights = weights.gather(2, inverse[:, None, :, None].expand(B, H, T, K))
+    new = weights[..., num_prefix:].gather(3, inverse[:, None, None, :].expand(B, H, T, T))
+    return torch.cat([weights[..., :num_prefix], new], dim=3)
+
+
+class WaveSBCForCausalLM(WaveForCausalLMBase, GenerationMixin):
     """SBC model with a language-model head; ``generate`` (greedy, sampling, beam search) uses the WaveCache."""
 
-    config_class = WaveSBCConfig
     base_model_class = WaveSBCModel
 
 
 class WaveSBCForPrediction(WaveForPredictionBase):
     """SBC model on real-valued sequences: per-step predictions, masked MSE, ``rollout``."""
 
-    config_class = WaveSBCConfig
     base_model_class = WaveSBCModel
