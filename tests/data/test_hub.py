@@ -12,6 +12,7 @@ import pytest
 from huggingface_hub import DatasetCard
 
 import wave_hf.data as wd
+import wave_hf.data.hub as wd_hub
 from tests.data.helpers import as_numpy, same_columns
 from tests.hub_fake import FakeHub
 
@@ -63,13 +64,18 @@ def test_card_records_generator_params_and_seed(built, tmp_path):
     assert same_columns(as_numpy(scope["ds"]["train"]), as_numpy(dd["train"]))
 
 
-def test_card_template_is_the_model_cards_file(built):
+def test_card_template_ships_in_the_package(built, monkeypatch):
     rec = wd.generation_info(built["mqar"])
-    text = wd.render_dataset_card(rec, repo_id="user/x", config_name="small",
-                                  template_path=REPO_ROOT / "model_cards" / "dataset_card.md")
+    template = Path(wd.__file__).parent / "templates" / "dataset_card.md"
+    assert template.is_file() and not (REPO_ROOT / "model_cards" / "dataset_card.md").exists()
+    text = wd.render_dataset_card(rec, repo_id="user/x", config_name="small", template_path=template)
     assert text == wd.render_dataset_card(rec, repo_id="user/x", config_name="small")
     assert 'load_dataset("user/x", "small")' in text and "vocab_size = 40" in text and "token_accuracy" in text
     assert DatasetCard(text).data.task_categories == ["text-generation"]
+    # a missing template is an error, not a silent fallback
+    monkeypatch.setattr(wd_hub, "_TEMPLATE_NAME", "no_such_card.md")
+    with pytest.raises(FileNotFoundError, match="no_such_card.md is missing from the wave_hf package"):
+        wd.render_dataset_card(rec, repo_id="user/x", config_name="small")
 
 
 def test_push_refuses_a_mismatching_description(built, tmp_path):
@@ -91,7 +97,7 @@ _PUSH_SCRIPT = textwrap.dedent(
     from huggingface_hub import HfApi
 
     # datasets deletes its temporary Parquet shards after preupload; the fake Hub takes every file as a "regular"
-    # upload (no LFS), so hand it the bytes instead of the path (ecosystem.md 3.5)
+    # upload (no LFS), so hand it the bytes instead of the path
     _orig = HfApi.preupload_lfs_files
     def _preupload(self, repo_id, additions, *a, **k):
         for op in additions:

@@ -1,4 +1,4 @@
-"""linear_vb against the brief (section 6.1): the rule table of T1..T4, the eigenvalue counts and cycle structure of
+"""linear_vb against the task definitions: the rule table of T1..T4, the eigenvalue counts and cycle structure of
 Phi, the Phi layout, general task ids and the two input modes."""
 
 import cmath
@@ -11,7 +11,7 @@ import torch
 import wave_hf.data as wd
 from wave_hf.data.linear_vb import task_selection
 
-# brief 6.1: output component j = sign * x(t - lag)[src], as (lag, src, sign) per j (d = s = 8, 0-based)
+# the task rules: output component j = sign * x(t - lag)[src], as (lag, src, sign) per j (d = s = 8, 0-based)
 RULES = {
     "T1": [(8, j, 1) for j in range(8)],
     "T2": [(4, 4, -1), (5, 3, 1), (6, 2, -1), (8, 0, -1), (7, 1, -1), (3, 5, -1), (1, 7, 1), (2, 6, -1)],

@@ -14,6 +14,12 @@ The three paths give the same rows: ``build_dataset`` (``datasets.DatasetDict``,
 ``stream_dataset`` (``datasets.IterableDataset``) and ``sample_batch`` (torch tensors, deterministic in
 (seed, step)). ``task_info`` tells a trainer the metric and sizes without generating anything;
 ``generation_info`` reads the stored generation record (params, seed, ground truth) back.
+
+Users' own text: ``load_corpus(source, tokenizer="bytes", block_size=...)`` packs files, folders, globs, JSON Lines /
+Parquet files or ``datasets`` objects into causal-LM blocks (``input_ids``, ``position_ids``, ``labels``,
+``num_bytes``, ``num_scored_bytes``; see ``wave_hf.data.corpus``); ``ByteTokenizer`` is its built-in tokenizer
+(UTF-8 bytes = ids 0-255, pad 256, EOS 257), and ``byte_tokenizer()`` the same tokenizer as a ``transformers``
+``PreTrainedTokenizerFast``, which saves next to a checkpoint and loads with transformers alone.
 """
 
 from typing import Any
@@ -31,14 +37,15 @@ from .api import (
     stream_dataset,
     task_info,
 )
+from .byte_tokenizer import ByteTokenizer, byte_tokenizer, is_byte_tokenizer
 from .linear_vb import cycle_structure, task_boundary, task_operator, task_phi
 
 _LAZY = {"BUILDERS": "builders", "build_dataset": "builders", "get_builder_class": "builders",
-         "export_parquet": "hub", "push_dataset": "hub", "render_dataset_card": "hub"}
+         "load_corpus": "corpus", "export_parquet": "hub", "push_dataset": "hub", "render_dataset_card": "hub"}
 
 
 def __getattr__(name: str) -> Any:
-    """The builder and Hub functions live in modules that import ``datasets``; load them on first use."""
+    """The builder, corpus and Hub functions live in modules that import ``datasets``; load them on first use."""
     if name in _LAZY:
         import importlib
 
@@ -48,16 +55,20 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "BUILDERS",
+    "ByteTokenizer",
     "IGNORE_INDEX",
     "Param",
     "build_dataset",
+    "byte_tokenizer",
     "compute_metric",
     "cycle_structure",
     "export_parquet",
     "generation_info",
     "get_builder_class",
     "ground_truth",
+    "is_byte_tokenizer",
     "list_datasets",
+    "load_corpus",
     "push_dataset",
     "render_dataset_card",
     "sample_batch",

@@ -298,7 +298,7 @@ def jsonable(x: Any) -> Any:
 def generation_record(fam: Family, p: Params, seed: int, consts: Mapping[str, Any],
                       splits: Mapping[str, int] | None = None) -> dict[str, Any]:
     """Everything needed to regenerate and to compare against the ground truth; stored as JSON in the info."""
-    from wave_hf import __version__
+    from wave_hf._version import __version__
 
     rec: dict[str, Any] = {
         "generator": GENERATOR,

@@ -1,4 +1,4 @@
-"""Generalised Fibonacci (brief section 2.3): each d-dim vector is the sum of the previous s vectors.
+"""Generalised Fibonacci: each d-dim vector is the sum of the previous s vectors.
 
 The first s vectors are random integers in ``[-init_max, init_max]``; the sequence is computed in int64 and stored
 as float32, which is exact because the parameters are checked so that every value stays below 2**24. The system

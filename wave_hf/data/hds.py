@@ -1,4 +1,4 @@
-"""History-dependent dynamical systems (brief section 2.1): random stable VAR(s) and a random-MLP HDS.
+"""History-dependent dynamical systems (the next state depends on the last s): random stable VAR(s), random-MLP HDS.
 
 Both use the forecasting layout (``inputs[t] = x(t)``, ``targets[t] = x(t+1)``, scored from t = s-1 on, when the
 whole history is visible). The operator (VAR) or the MLP weights are drawn once per (params, seed) from the

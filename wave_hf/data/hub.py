@@ -10,6 +10,7 @@ block also makes ``load_dataset(<folder>)`` work. ``push_dataset`` pushes Parque
 
 from __future__ import annotations
 
+import importlib.resources
 import json
 import os
 from pathlib import Path
@@ -28,14 +29,14 @@ def _split_order(split: str) -> tuple:
     return (SPLITS.get(split, len(SPLITS)), split)
 
 
-def default_template_path() -> Path:
-    """``model_cards/dataset_card.md`` of the source tree (``WAVE_HF_MODEL_CARDS`` overrides the folder)."""
-    root = os.environ.get("WAVE_HF_MODEL_CARDS")
-    path = Path(root) / _TEMPLATE_NAME if root else Path(__file__).resolve().parents[2] / "model_cards" / _TEMPLATE_NAME
-    if not path.is_file():
-        raise FileNotFoundError(f"dataset card template not found at {path}; pass template_path= or set "
-                                "WAVE_HF_MODEL_CARDS to the folder holding dataset_card.md")
-    return path
+def default_template() -> str:
+    """The dataset card template shipped in the package (``wave_hf/data/templates/dataset_card.md``); a missing
+    template is an error (a broken install), never a fallback."""
+    resource = importlib.resources.files(__package__) / "templates" / _TEMPLATE_NAME
+    if not resource.is_file():
+        raise FileNotFoundError(f"the dataset card template {resource} is missing from the wave_hf package; "
+                                "reinstall wave_hf (or pass template_path=)")
+    return resource.read_text(encoding="utf-8")
 
 
 def _as_dict(ds: datasets.DatasetDict | datasets.Dataset) -> datasets.DatasetDict:
@@ -78,6 +79,7 @@ def render_dataset_card(record: dict[str, Any], *, repo_id: str, config_name: st
     """Render the dataset card (README.md text) of a generation record from the template.
 
     ``card_data`` is merged into the YAML header (e.g. the ``configs``/``dataset_info`` written by push_to_hub).
+    ``template_path``: a template file to use instead of the package's own (``default_template``).
     """
     from huggingface_hub import DatasetCard, DatasetCardData
 
@@ -96,7 +98,8 @@ def render_dataset_card(record: dict[str, Any], *, repo_id: str, config_name: st
     }
     card = DatasetCard.from_template(
         DatasetCardData(**data),
-        template_path=str(template_path or default_template_path()),
+        template_path=None if template_path is None else str(template_path),
+        template_str=default_template() if template_path is None else None,
         pretty_name=data["pretty_name"],
         name=name,
         generator=record["generator"],

@@ -1,4 +1,4 @@
-"""Binary linear variable-binding tasks T1..T4 and general task ids (brief section 6.1, EMT ``binary_linearVB``).
+"""Binary linear variable-binding tasks T1..T4 and general task ids (the paper's tasks; EMT code ``binary_linearVB``).
 
 A task is a signed selection: output component j of ``y(t)`` is ``sign_j * y(t - lag_j)[src_j]``, i.e.
 ``y(t) = F^T vec(y(t-s), ..., y(t-1))`` with the history flattened oldest first (row ``k*d + i`` of F is component
@@ -23,7 +23,7 @@ import numpy as np
 from ._base import Columns, Family, Param, Params, register
 
 TASK_NAMES = ("T1", "T2", "T3", "T4")
-# Ids of T2 and T4 as defined for d = s = 8 (EMT demo notebook naming, brief 6.1).
+# Ids of T2 and T4 as defined for d = s = 8 (EMT demo notebook naming).
 _TASK_IDS_8 = {"T2": (9241421688590303745, 262676, 189), "T4": (9241421688590303745, 38637, 145)}
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ def named_task_id(task: str, d: int, s: int) -> tuple[int, int, int]:
     if task in _TASK_IDS_8:
         if (d, s) != (8, 8):
             raise ValueError(
-                f"linear_vb: task {task!r} is defined only for d = s = 8 (brief 6.1); got d={d}, s={s}. "
+                f"linear_vb: task {task!r} is defined only for d = s = 8; got d={d}, s={s}. "
                 "Use task='T1' or 'T3', or pass task_id=(id1, id2, id3)"
             )
         return _TASK_IDS_8[task]
@@ -119,7 +119,7 @@ def task_boundary(task: TaskSpec, d: int = 8, s: int = 8) -> torch.Tensor:
 
 
 def task_phi(task: TaskSpec, d: int = 8, s: int = 8) -> torch.Tensor:
-    """The exact companion operator Phi (s*d, s*d) of the task, in the paper layout (brief 3.1)."""
+    """The exact companion operator Phi (s*d, s*d) of the task, in the paper layout."""
     from wave_hf.ops.companion import companion_matrix
 
     return companion_matrix(task_boundary(task, d, s))

@@ -1,4 +1,4 @@
-"""The Wave-RNN benchmark tasks (Keller et al. 2024, brief section 8.1): copy with delay T, and the adding problem.
+"""The Wave-RNN benchmark tasks (Keller et al., ICLR 2024): copy with delay T, and the adding problem.
 
 copy (tokens): ``copy_len`` tokens from categories 1..C, then ``delay`` blanks (0), the delimiter C+1, then
 ``copy_len`` blanks. The outputs at the delimiter and the following ``copy_len - 1`` steps must reproduce the
