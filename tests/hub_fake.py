@@ -1,4 +1,5 @@
-"""A loopback fake of the Hugging Face Hub HTTP API (ecosystem.md 3.5), for push tests without the network.
+"""A loopback fake of the Hugging Face Hub HTTP API (the endpoints ``HfApi.create_repo`` / ``create_commit`` use), for
+push tests without the network.
 
 Start it in the test process, point a *subprocess* at it (``HF_ENDPOINT`` is read when huggingface_hub is imported,
 and the test session sets ``HF_HUB_OFFLINE=1``), then inspect what it received::

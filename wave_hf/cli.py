@@ -1,12 +1,15 @@
 """The ``wave-hf`` console script.
 
-    wave-hf train --config configs/train/t1_lbc.yaml [--resume[=CHECKPOINT]] [--overwrite] [--key=value ...]
+    wave-hf train --config NAME|PATH [--resume[=CHECKPOINT]] [--overwrite] [--key=value ...]
+    wave-hf check --config NAME|PATH [--key=value ...]        (build model and data, one forward pass, no training)
     wave-hf push CHECKPOINT_DIR --repo-id USER/NAME [--private] [--revision BRANCH]
-    wave-hf check --config configs/train/NAME.yaml [--key=value ...]    (build model and data, no training)
+    wave-hf reproduce [ARGS ...]                              (the paper reproduction; --help lists its arguments)
 
-``--config`` also accepts a bare name (``t1_lbc``) for a config shipped in ``configs/train/``. Overrides are dotted
-run-config keys (``--optim.lr=3e-4 --dataset.params.horizon=20``), values parsed as YAML. ``accelerate launch
-scripts/train.py ...`` takes the same arguments as ``wave-hf train``.
+``--config`` takes a run-config file, or the name of a config shipped with wave_hf (``t1_lbc``; ``wave-hf train
+--list`` names them). A path that is not a file but lies in ``configs/train/`` (where the shipped configs were kept
+in the source tree) names the shipped config of that name. Overrides are dotted run-config keys (``--optim.lr=3e-4
+--dataset.params.horizon=20``), values parsed as YAML. ``accelerate launch scripts/train.py ...`` takes the same
+arguments as ``wave-hf train``.
 
 Exit codes: 0 ok, 1 training diverged or a push failed, 2 bad arguments / config / checkpoint.
 """
@@ -21,23 +24,29 @@ __all__ = ["main", "resolve_config_path"]
 
 
 def resolve_config_path(value: str) -> Path:
-    """A path as given, else ``configs/train/<value>[.yaml]`` of this checkout."""
-    p = Path(value)
-    if p.is_file():
-        return p
-    shipped = Path(__file__).resolve().parents[1] / "configs" / "train"
-    for cand in (shipped / value, shipped / f"{value}.yaml"):
-        if cand.is_file():
-            return cand
-    available = sorted(q.stem for q in shipped.glob("*.yaml")) if shipped.is_dir() else []
-    raise FileNotFoundError(f"run config {value!r} not found (shipped configs: {', '.join(available) or 'none'})")
+    """The run-config file ``--config VALUE`` names: a file as given, else a shipped config (see the module doc).
+    Says on stderr which shipped file is used when VALUE is not itself a file."""
+    from .training.resources import resolve_run_config
+
+    path = resolve_run_config(value)
+    if not Path(value).expanduser().is_file():
+        print(f"[wave_hf] --config {value}: the run config shipped with wave_hf ({path})", file=sys.stderr)
+    return path
+
+
+def _list_configs() -> int:
+    from .training.resources import shipped_run_configs
+
+    print("\n".join(shipped_run_configs()))
+    return 0
 
 
 def _train_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="wave-hf train", description="Train a run config (see configs/train/). Extra --key=value arguments "
-        "override run-config keys, e.g. --steps=500 --optim.lr=3e-4 --output_dir=runs/x.")
-    p.add_argument("--config", required=True, help="run config YAML (or the name of one in configs/train/)")
+        prog="wave-hf train", description="Train a run config. Extra --key=value arguments override run-config "
+        "keys, e.g. --steps=500 --optim.lr=3e-4 --output_dir=runs/x.")
+    p.add_argument("--config", help="run config YAML, or the name of a shipped one (e.g. t1_lbc)")
+    p.add_argument("--list", action="store_true", help="print the names of the shipped run configs and exit")
     p.add_argument("--resume", nargs="?", const=True, default=False, metavar="CHECKPOINT",
                    help="continue from the newest checkpoint in output_dir (or from CHECKPOINT)")
     p.add_argument("--overwrite", action="store_true", help="delete output_dir's checkpoints and start over")
@@ -53,13 +62,18 @@ def _split_overrides(parser: argparse.ArgumentParser, argv: list[str]):
 
 
 def _cmd_train(argv: list[str]) -> int:
-    from .training import RunConfigError, TrainingDiverged, train
-    from .training.checkpoints import CheckpointError
+    from .hub import train_and_push
+    from .training import CheckpointError, RunConfigError, TrainingDiverged
 
     parser = _train_parser()
     args, overrides = _split_overrides(parser, argv)
+    if args.list:
+        return _list_configs()
+    if not args.config:
+        parser.error("the following arguments are required: --config")
     try:
-        result = train(resolve_config_path(args.config), overrides, resume=args.resume, overwrite=args.overwrite)
+        result = train_and_push(resolve_config_path(args.config), overrides, resume=args.resume,
+                                overwrite=args.overwrite)
     except (RunConfigError, CheckpointError, FileNotFoundError) as e:
         print(f"wave-hf train: error: {e}", file=sys.stderr)
         return 2
@@ -82,7 +96,7 @@ def _print_summary(result) -> None:
         print(f"[wave_hf] test {m}: {test[m]:.6f} (loss {test['loss']:.6g}, {test['num_sequences']} sequences)")
     print(f"[wave_hf] model (save_pretrained + card): {result.model_dir}")
     print(f"[wave_hf] last training checkpoint (accelerate state, for --resume): {result.checkpoint}")
-    auto = "AutoModelForCausalLM" if m == "token_accuracy" else "AutoModelForTimeSeriesPrediction"
+    auto = "AutoModelForCausalLM" if m in ("token_accuracy", "bits_per_byte") else "AutoModelForTimeSeriesPrediction"
     print("[wave_hf] load it with:\n"
           f"    import wave_hf\n    from transformers import {auto}\n"
           f"    model = {auto}.from_pretrained({str(result.model_dir)!r})")
@@ -95,7 +109,7 @@ def _cmd_check(argv: list[str]) -> int:
 
     parser = argparse.ArgumentParser(prog="wave-hf check", description="Parse a run config and build its model "
                                      "and data (one forward pass), without training.")
-    parser.add_argument("--config", required=True)
+    parser.add_argument("--config", required=True, help="run config YAML, or the name of a shipped one")
     args, overrides = _split_overrides(parser, argv)
     try:
         run = prepare_run(resolve_config_path(args.config), overrides)
@@ -131,7 +145,13 @@ def _cmd_push(argv: list[str]) -> int:
     return 0
 
 
-_COMMANDS = {"train": _cmd_train, "push": _cmd_push, "check": _cmd_check}
+def _cmd_reproduce(argv: list[str]) -> int:
+    from .experiments import main as reproduce
+
+    return reproduce(argv)
+
+
+_COMMANDS = {"train": _cmd_train, "push": _cmd_push, "check": _cmd_check, "reproduce": _cmd_reproduce}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,8 +1,10 @@
 """Publish a trained model folder to the Hugging Face Hub.
 
+``train_and_push(run_config)`` trains (``wave_hf.training.train``) and, when the run config says
+``hub.push_to_hub: true``, pushes the trained ``model/`` folder at the end; ``wave-hf train`` runs it.
 ``push_model(model_dir, repo_id)`` uploads exactly the files of a trainer output (weights, config, generation config,
 README.md card, plots, run config, training info) in **one commit** through ``HfApi.create_commit``. It deliberately
-does not use ``model.push_to_hub``, which replaces README.md with a generic card (ecosystem 3.4). The card is
+does not use ``model.push_to_hub``, which would replace README.md with transformers' generic card. The card is
 re-rendered for the target repo id (its loading snippet names the repo) and sent from memory: the local folder is only
 read, never written, so a failed push leaves it exactly as it was. A failure names the stage that failed and which
 files are, or are not, on the Hub.
@@ -11,13 +13,18 @@ files are, or are not, on the Hub.
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-__all__ = ["PushError", "PushResult", "model_folder_files", "push_model", "resolve_model_dir"]
+if TYPE_CHECKING:
+    from .training import RunConfig, TrainResult
+
+__all__ = ["PushError", "PushResult", "model_folder_files", "push_model", "resolve_model_dir", "train_and_push"]
 
 _WEIGHT_SUFFIXES = (".safetensors", ".safetensors.index.json")
-_UPLOAD_SUFFIXES = (".json", ".safetensors", ".md", ".png", ".yaml", ".txt")
+_UPLOAD_SUFFIXES = (".json", ".safetensors", ".md", ".png", ".yaml", ".txt", ".py")  # .py: the remote-code bundle
 
 
 class PushError(RuntimeError):
@@ -134,3 +141,31 @@ def _remote_files(api, repo_id: str, revision: str | None) -> list[str] | None:
         return list(api.list_repo_files(repo_id, revision=revision))
     except Exception:
         return None
+
+
+def train_and_push(run_config: RunConfig | dict | str | Path, overrides: list[str] | None = None, *,
+                   resume: bool | str | Path = False, overwrite: bool = False) -> TrainResult:
+    """``wave_hf.training.train`` (same arguments), then, when the run config has ``hub.push_to_hub: true``, the
+    upload of the trained ``model/`` folder to ``hub.repo_id`` (main process only).
+
+    A failed push does not raise (the trained model stays in the output folder, ``wave-hf push`` retries): the
+    returned ``TrainResult`` has ``hub_error`` set, and ``hub_url`` after a successful push; ``result.json`` is
+    rewritten with them.
+    """
+    from accelerate import PartialState
+
+    from .training import load_run_config, train
+    from .training.trainer import write_result
+
+    cfg = load_run_config(run_config, overrides)
+    result = train(cfg, resume=resume, overwrite=overwrite)
+    if not (cfg.hub.push_to_hub and PartialState().is_main_process):
+        return result
+    try:
+        result.hub_url = push_model(result.model_dir, cfg.hub.repo_id, private=cfg.hub.private,
+                                    revision=cfg.hub.revision).commit_url
+    except PushError as e:
+        result.hub_error = str(e)
+        print(f"[wave_hf] push to the Hub failed: {e}", file=sys.stderr)
+    write_result(result)
+    return result

@@ -18,7 +18,7 @@ BIN = Path(sys.executable).parent
 # tiny members of every family (a few thousand parameters: steps take milliseconds)
 TINY_MODELS = {
     # the shipped test-size model file, tied embeddings included; its vocab_size is replaced by the dataset's
-    "wave_lbc": {"file": str(REPO / "configs" / "models" / "wave_lbc_tiny.yaml"), "vocab_size": None,
+    "wave_lbc": {"file": "wave_lbc_tiny", "vocab_size": None,
                  "num_hidden_layers": 1},
     "wave_sbc": {"model_type": "wave_sbc", "hidden_size": 16, "num_attention_heads": 2, "history_length": 4,
                  "num_hidden_layers": 1},
@@ -66,7 +66,6 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     """The test environment (offline Hub, temp caches) with one thread per process."""
     env = dict(os.environ)
     env.update({"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"})
-    env.pop("WAVE_HF_FAULT", None)
     env.update(extra)
     return env
 
@@ -96,8 +95,8 @@ def reset_accelerate() -> None:
 
 
 def run_train_script(args: list[str]) -> tuple[int, str]:
-    """Execute ``scripts/train.py ARGS`` in this interpreter (saves the ~5 s start-up of a new one); returns the
-    exit code and what it printed on stdout."""
+    """Run the module ``scripts.train`` with ARGS in this interpreter (saves the ~5 s start-up of a new one); returns
+    the exit code and what it printed on stdout."""
     import contextlib
     import io
     import runpy
@@ -108,7 +107,7 @@ def run_train_script(args: list[str]) -> tuple[int, str]:
     code = 0
     try:
         with contextlib.redirect_stdout(buf):
-            runpy.run_path(str(TRAIN_SCRIPT), run_name="__main__")
+            runpy.run_module("scripts.train", run_name="__main__", alter_sys=True)
     except SystemExit as e:
         code = int(e.code or 0)
     finally:
@@ -121,3 +120,25 @@ def run_train_script(args: list[str]) -> tuple[int, str]:
 def _fresh_accelerate_state():
     yield
     reset_accelerate()
+
+
+def write_tiny_corpus(folder: Path, docs: int = 10) -> Path:
+    """A folder of ``docs`` small UTF-8 text files of varied lengths (a few bytes to several 32-byte blocks), with
+    2-, 3- and 4-byte characters, plus a ``skip.md`` that ``include: "*.txt"`` leaves out."""
+    folder.mkdir(parents=True, exist_ok=True)
+    words = ["def", "wave", "é", "x = 1\n", "€", "𝄞", "return", " "]
+    for i in range(docs):
+        text = "".join(words[(i * 3 + k) % len(words)] for k in range(1 + (7 * i) % 23))
+        (folder / f"doc{i:02d}.txt").write_text(text, encoding="utf-8")
+    (folder / "skip.md").write_text("not included\n", encoding="utf-8")
+    return folder
+
+
+def corpus_config(out: Path, corpus: Path | str, model: str = "llama", steps: int = 3, block_size: int = 16,
+                  **sections) -> dict:
+    """``tiny_config`` on a corpus (``dataset.corpus``) instead of a synthetic family, cached below ``out``."""
+    cfg = tiny_config(out, model=model, steps=steps, **sections)
+    cfg["name"] = f"tiny_{model}_corpus"
+    cfg["dataset"] = {"corpus": str(corpus), "block_size": block_size, "validation_fraction": 0.3,
+                      "include": "*.txt", "cache_dir": str(out.parent / "corpus_cache")}
+    return cfg

@@ -83,11 +83,13 @@ def test_a_second_run_cannot_write_into_a_busy_output_dir(tmp_path):
 
 
 def test_damaged_log_rows_are_skipped(tmp_path):
-    from wave_hf.training.logs import RunLogger, read_csv
+    from wave_hf.training.logs import CSVTracker, read_csv
 
     logs = tmp_path / "logs"
     logs.mkdir()
     (logs / "train.csv").write_text("step,loss\n1,0.5\n2,0.4\n3,0.3\n4,0.\x00\x00\x00")
     assert [r["step"] for r in read_csv(logs / "train.csv")] == [1, 2, 3]
-    RunLogger(logs, ["step", "loss"], ["step", "loss"], resume_step=2).close()
+    tracker = CSVTracker(logs, {"train": ["step", "loss"], "eval": ["step", "loss"]}, resume_step=2)
+    tracker.start()
+    tracker.finish()
     assert (logs / "train.csv").read_text() == "step,loss\n1,0.5\n2,0.4\n"

@@ -1,6 +1,7 @@
 """Publishing without the network: the real huggingface_hub client talks to a loopback fake Hub (tests/hub_fake.py)
 started by the test. Checked: the exact file list and bytes, the commit message, private/branch handling, the card's
-Hub metadata, a download through from_pretrained, the run-config push option, and a push that fails half-way."""
+Hub metadata, a download through from_pretrained, the run-config push option (``wave_hf.hub.train_and_push``, what
+``wave-hf train`` runs), and a push that fails half-way."""
 
 from __future__ import annotations
 
@@ -32,11 +33,11 @@ CLIENT = r"""
 import json, sys
 import torch
 from wave_hf.cli import main
-from wave_hf.training import train
+from wave_hf.hub import train_and_push
 args = json.loads(sys.argv[1])
 out = {}
 if args.get("config"):
-    result = train(args["config"])
+    result = train_and_push(args["config"])
     out["train_hub_url"], out["train_hub_error"] = result.hub_url, result.hub_error
 out["rc"] = main(["push", args["dir"], "--repo-id", args["repo"], *args["flags"]])
 if args.get("download"):

@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 from wave_hf.training import RunConfigError, train
 from wave_hf.training.checkpoints import CheckpointManager
 
-from .conftest import TRAIN_SCRIPT, run_py, subprocess_env, tiny_config, write_config
+from .conftest import run_py, tiny_config, write_config
 
 STEPS = 20
 
@@ -61,7 +61,8 @@ def _assert_identical(a, b):
 def _killed_run(tmp_path, fault):
     out = tmp_path / "run"
     path = write_config(tmp_path / "run.yaml", _cfg(out))
-    proc = run_py([str(TRAIN_SCRIPT), "--config", str(path)], env=subprocess_env(WAVE_HF_FAULT=fault), check=False)
+    # the harness runs `wave-hf train` and SIGKILLs the process at the fault point (see crash_harness.py)
+    proc = run_py(["-m", "tests.training.crash_harness", fault, "--config", str(path)], check=False)
     assert proc.returncode == -9, (proc.returncode, proc.stderr[-3000:])  # died by SIGKILL
     assert not (out / "model").exists()
     return out, path

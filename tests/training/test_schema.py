@@ -122,3 +122,15 @@ def test_dataset_errors_name_the_parameter(tmp_path):
         prepare_run(base, ["--evaluation.params={horizon: -1}"])
     with pytest.raises(RunConfigError, match="linear_vb: parameter 'horizon' must be an int >= 1; got 0"):
         prepare_run(base, ["--curriculum={param: horizon, values: [4, 0]}"])
+
+
+def test_evaluate_checks_its_arguments_like_a_run_config():
+    from wave_hf.training import evaluate
+
+    # checked before the model is touched
+    with pytest.raises(RunConfigError, match="`evaluate.batches` must be >= 1; got 0"):
+        evaluate(None, "linear_vb", batches=0)
+    with pytest.raises(RunConfigError, match=r"unknown key `dataset.sorce` in `dataset`; valid keys are: name"):
+        evaluate(None, {"name": "linear_vb", "sorce": "build"})
+    with pytest.raises(RunConfigError, match="`dataset.source` must be one of"):
+        evaluate(None, "linear_vb", source="stream")

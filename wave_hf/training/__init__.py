@@ -1,12 +1,17 @@
 """The Accelerate trainer of wave_hf: one loop for every model family and dataset.
 
     from wave_hf.training import train, evaluate
-    result = train("configs/train/t1_lbc.yaml", ["--steps=2000"])
+    result = train("t1_lbc", ["--steps=2000"])          # a shipped run config by name, or a YAML path / mapping
     evaluate(model, "linear_vb", params={"task": "T1", "horizon": 200})
+    train("lm_stdlib_lbc", ["--steps=50"])               # a byte-level LM on the Python standard library's source
+    evaluate(model, corpus_splits({"corpus": "stdlib", "block_size": 512})["validation"])  # bits per byte
 
-Modules: ``schema`` (run config), ``tasks`` (data adapter), ``modeling`` (model from config + task), ``objectives``
-(loss/metric sums), ``curriculum``, ``checkpoints`` (atomic save/resume), ``evaluation``, ``logs``/``plots``,
-``cards`` (model cards), ``trainer`` (the loop).
+Modules: ``schema`` (run config), ``resources`` (the run configs, model configs and card templates shipped in the
+package), ``tasks`` (data adapter), ``corpora`` (text corpora: named corpora, packed rows, their batches),
+``modeling`` (model from config + task), ``objectives`` (loss/metric sums),
+``curriculum``, ``checkpoints`` (atomic save/resume), ``evaluation``, ``logs`` (accelerate trackers, CSV) /
+``plots``, ``cards`` (model cards), ``trainer`` (the loop). Pushing to the Hub is ``wave_hf.hub`` (above this
+package).
 """
 
 from .checkpoints import CheckpointError

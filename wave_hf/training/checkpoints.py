@@ -8,8 +8,15 @@ a process killed while saving (even by SIGKILL) leaves at most a stray temp fold
 touched until the new one exists. ``latest()`` only ever returns renamed folders whose ``trainer_state.json`` parses.
 Rotation deletes the oldest complete checkpoints beyond ``keep_last`` after the new one is in place.
 
-accelerate's ``load_state`` does not restore ``project_configuration.iteration`` (its save counter, ecosystem 5.3);
-it is stored in trainer_state.json and set back on load.
+Why not accelerate's own naming and rotation (``ProjectConfiguration(automatic_checkpoint_naming=True,
+total_limit=N)``): ``save_state`` then deletes the oldest checkpoints *before* writing the new one, and writes the new
+``checkpoint_<i>`` folder in place, so a kill during a save can leave a half-written newest folder (which
+``load_state()`` would pick) and fewer complete checkpoints than ``total_limit``; its folders are also numbered by
+save count, not by optimizer step. This module keeps accelerate's ``save_state`` / ``load_state`` for the contents
+and adds the temp-folder-and-rename protocol around them.
+
+accelerate's ``load_state`` does not restore ``project_configuration.iteration`` (its save counter); it is stored in
+trainer_state.json and set back on load.
 """
 
 from __future__ import annotations
@@ -20,8 +27,6 @@ import re
 import shutil
 from pathlib import Path
 from typing import Any
-
-from . import faults
 
 __all__ = ["CheckpointError", "CheckpointManager", "TRAINER_STATE"]
 
@@ -88,6 +93,8 @@ class CheckpointManager:
                 raise ValueError("no `step` entry")
             return state
         except FileNotFoundError:
+            if strict and not Path(path).is_dir():
+                raise CheckpointError(f"checkpoint folder {path} does not exist") from None
             if strict:
                 raise CheckpointError(f"{path} is not a complete wave_hf checkpoint (no {TRAINER_STATE})") from None
         except (ValueError, OSError) as e:
@@ -122,7 +129,6 @@ class CheckpointManager:
         if accelerator.is_main_process:
             state = dict(trainer_state, step=step, format_version=_FORMAT_VERSION,
                          accelerate_iteration=accelerator.project_configuration.iteration)
-            faults.maybe_kill("in_checkpoint", step)
             _write_json_durable(tmp / TRAINER_STATE, state)
             _fsync_dir(tmp)
             if final.exists():  # re-saving the same step (e.g. after a resume at the end): swap, never delete first
@@ -147,8 +153,6 @@ class CheckpointManager:
     def load(self, accelerator, path: str | Path) -> dict[str, Any]:
         """Restore model/optimizer/scheduler/RNG from ``path``; returns its trainer state."""
         path = Path(path)
-        if not path.is_dir():
-            raise CheckpointError(f"checkpoint folder {path} does not exist")
         state = self.read_state(path, strict=True)
         try:
             accelerator.load_state(str(path))

@@ -1,8 +1,11 @@
-"""Curriculum on one dataset parameter (the paper's horizon schedule, brief 6.3).
+"""Curriculum on one dataset parameter (the paper's horizon schedule for the T1-T4 tasks: 10, 20, 40, 60, 100).
 
 Start at ``values[0]``; as soon as a training batch's metric passes the threshold, move to the next value. Passing the
 threshold at the last value marks the curriculum ``completed`` (the run may then stop early on its evaluation target).
 The state is two numbers, saved with every checkpoint.
+
+Ours rather than a library's: the level is decided by the metric of each training batch and changes the parameters
+of the next batch's data, which a fixed dataset behind a DataLoader (accelerate's, transformers' Trainer) cannot do.
 """
 
 from __future__ import annotations

@@ -1,9 +1,12 @@
-"""Run logs: CSV always (zero-dependency), TensorBoard when installed, on the main process only.
+"""Run logs through accelerate's trackers: ``Accelerator(log_with=[CSVTracker(...), TensorBoardTracker(...)])``.
 
-``OUTPUT/logs/train.csv`` (one row per logged optimizer step) and ``OUTPUT/logs/eval.csv`` (one row per evaluation).
-On resume, rows after the resumed step (written by the killed process after its last checkpoint) are dropped first, so
-the logs of a resumed run equal those of an uninterrupted one. TensorBoard events go to ``OUTPUT/logs/tensorboard``
-(``purge_step`` discards the same stale events).
+The trainer logs ``{"train/loss": ..., "train/<metric>": ...}`` or ``{"eval/...": ...}`` with ``accelerator.log``
+(main process only). ``CSVTracker`` is ours because accelerate ships no CSV tracker: it writes
+``OUTPUT/logs/train.csv`` (one row per logged optimizer step) and ``OUTPUT/logs/eval.csv`` (one row per evaluation),
+the files the plots, the model card and the paper-reproduction read back with ``read_csv``. On resume, rows after the
+resumed step (written by the killed process after its last checkpoint) are dropped first, so the logs of a resumed
+run equal those of an uninterrupted one. TensorBoard is accelerate's own ``TensorBoardTracker``, writing to
+``OUTPUT/logs/tensorboard`` (on resume ``purge_step`` discards the same stale events).
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ import math
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RunLogger", "read_csv"]
+from accelerate.tracking import GeneralTracker
+
+__all__ = ["CSVTracker", "make_trackers", "read_csv"]
 
 
 def _float(v: str | None) -> float:
@@ -37,9 +42,11 @@ def read_csv(path: str | Path) -> list[dict[str, float]]:
         return [r for r in map(_parse_row, csv.DictReader(f)) if r is not None]
 
 
-class _CsvLog:
+class _CsvFile:
+    """One log CSV: rewritten at open (keeping the rows up to ``resume_step`` of a file with the same columns)."""
+
     def __init__(self, path: Path, columns: list[str], resume_step: int | None):
-        self.path, self.columns = path, columns
+        self.columns = columns
         kept: list[dict[str, str]] = []
         if resume_step is not None and path.is_file():
             with open(path, newline="") as f:
@@ -60,60 +67,66 @@ class _CsvLog:
         self._f.close()
 
 
-class RunLogger:
-    """Writes train/eval rows to CSV and (optionally) TensorBoard. A no-op on non-main processes.
+class CSVTracker(GeneralTracker):
+    """An accelerate tracker writing one CSV per key prefix: ``{"train/loss": 0.5}`` at step 3 becomes the row
+    ``step=3, loss=0.5`` of ``train.csv``.
 
     Args:
         log_dir: ``OUTPUT/logs``.
-        train_columns / eval_columns: CSV columns (``step`` first).
-        enabled: False on non-main processes.
-        tensorboard: ``auto`` (use it when importable), ``on`` (fail if missing), ``off``.
-        resume_step: the step of the checkpoint being resumed (None for a fresh run: files are rewritten).
+        columns: ``{prefix: CSV columns}`` (``step`` first), e.g. ``{"train": [...], "eval": [...]}``.
+        resume_step: the step of the checkpoint being resumed (None for a fresh run: the files are rewritten).
     """
 
-    def __init__(self, log_dir: str | Path, train_columns: list[str], eval_columns: list[str], enabled: bool = True,
-                 tensorboard: str = "auto", resume_step: int | None = None):
-        self.enabled = enabled
-        self.tb = None
-        if not enabled:
-            return
-        self.dir = Path(log_dir)
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.train = _CsvLog(self.dir / "train.csv", train_columns, resume_step)
-        self.eval = _CsvLog(self.dir / "eval.csv", eval_columns, resume_step)
-        if tensorboard != "off":
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-            except ImportError:
-                if tensorboard == "on":
-                    raise RuntimeError("logging.tensorboard is 'on' but tensorboard is not installed "
-                                       "(pip install tensorboard, or set logging.tensorboard: auto)") from None
-            else:
-                purge = None if resume_step is None else resume_step + 1
-                self.tb = SummaryWriter(str(self.dir / "tensorboard"), purge_step=purge)
+    name = "csv"
+    requires_logging_directory = True
 
-    def _tb(self, prefix: str, row: dict[str, Any]) -> None:
-        if self.tb is None:
-            return
-        step = int(row["step"])
-        for k, v in row.items():
-            if k != "step" and isinstance(v, (int, float)) and not isinstance(v, bool) and v is not None:
-                self.tb.add_scalar(f"{prefix}/{k}", v, step)
+    def __init__(self, log_dir: str | Path, columns: dict[str, list[str]], resume_step: int | None = None):
+        super().__init__()
+        self.log_dir = Path(log_dir)
+        self.columns = columns
+        self.resume_step = resume_step
+        self.files: dict[str, _CsvFile] = {}
 
-    def log_train(self, row: dict[str, Any]) -> None:
-        if self.enabled:
-            self.train.write(row)
-            self._tb("train", row)
+    @property
+    def tracker(self) -> dict[str, _CsvFile]:
+        return self.files
 
-    def log_eval(self, row: dict[str, Any]) -> None:
-        if self.enabled:
-            self.eval.write(row)
-            self._tb("eval", row)
+    def start(self) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.files = {prefix: _CsvFile(self.log_dir / f"{prefix}.csv", cols, self.resume_step)
+                      for prefix, cols in self.columns.items()}
 
-    def close(self) -> None:
-        if not self.enabled:
-            return
-        self.train.close()
-        self.eval.close()
-        if self.tb is not None:
-            self.tb.close()
+    def log(self, values: dict[str, Any], step: int | None = None, **kwargs) -> None:
+        rows: dict[str, dict[str, Any]] = {}
+        for key, value in values.items():
+            prefix, sep, column = key.partition("/")
+            if not sep or prefix not in self.files:
+                raise KeyError(f"CSVTracker: {key!r} is not '<prefix>/<column>' with a prefix in {list(self.files)}")
+            rows.setdefault(prefix, {"step": step})[column] = value
+        for prefix, row in rows.items():
+            self.files[prefix].write(row)
+
+    def finish(self) -> None:
+        for f in self.files.values():
+            f.close()
+        self.files = {}
+
+
+def make_trackers(log_dir: str | Path, columns: dict[str, list[str]], tensorboard: str,
+                  resume_step: int | None = None) -> list[GeneralTracker]:
+    """The trackers of a run: the CSV tracker always; TensorBoard when ``tensorboard`` is ``on``, or ``auto`` and
+    installed (``off``: never)."""
+    from accelerate.tracking import TensorBoardTracker
+    from accelerate.utils import is_tensorboard_available
+
+    trackers: list[GeneralTracker] = [CSVTracker(log_dir, columns, resume_step)]
+    if tensorboard == "off":
+        return trackers
+    if not is_tensorboard_available():
+        if tensorboard == "on":
+            raise RuntimeError("logging.tensorboard is 'on' but tensorboard is not installed "
+                               "(pip install tensorboard, or set logging.tensorboard: auto)")
+        return trackers
+    purge = {} if resume_step is None else {"purge_step": resume_step + 1}
+    trackers.append(TensorBoardTracker("tensorboard", log_dir, **purge))
+    return trackers

@@ -1,25 +1,27 @@
 """Build a model from the run config's ``model`` section and the dataset's task info.
 
-``model`` = an optional ``file`` (a YAML of config fields with ``model_type``, e.g. ``configs/models/*.yaml``) plus
-inline fields that override it. Keys are checked against the config class's declared fields, the same way for
-wave_hf families and transformers' own models (``LlamaConfig`` would silently accept a typo). The data-dependent
-fields are filled from the task: ``vocab_size`` for token tasks, ``input_size``/``output_size`` for real-valued ones;
-a value given explicitly that disagrees with the dataset is an error.
+``model`` = an optional ``file`` (a YAML of config fields with ``model_type``: a path, or the name of a shipped one
+such as ``wave_lbc_paper``) plus inline fields that override it. Keys are checked against the config class's declared
+fields, the same way for wave_hf families and transformers' own models (``LlamaConfig`` would silently accept a
+typo). The data-dependent fields are filled from the task: ``vocab_size`` for token tasks, ``input_size``/
+``output_size`` for real-valued ones; a value given explicitly that disagrees with the dataset is an error.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import importlib
+import inspect
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from .resources import resolve_model_file
 from .schema import RunConfigError
 from .tasks import TaskSpec
 
-__all__ = ["auto_class_for", "build_model", "register_families", "resolve_model_fields"]
+__all__ = ["auto_class_for", "build_model", "register_families", "resolve_model_fields", "takes_position_ids"]
 
 # config dataclass fields that are bookkeeping, never set from a run config
 _NOT_SETTABLE = {"transformers_version", "architectures", "model_type"}
@@ -32,16 +34,10 @@ def register_families() -> None:
 
 
 def _resolve_path(path: str, config_dir: str) -> Path:
-    p = Path(path).expanduser()
-    if p.is_absolute():
-        candidates = [p]
-    else:
-        candidates = ([Path(config_dir) / p] if config_dir else []) + [Path.cwd() / p]
-    for c in candidates:
-        if c.is_file():
-            return c
-    tried = ", ".join(str(c) for c in candidates)
-    raise RunConfigError(f"`model.file`: model config file {path!r} not found (tried {tried})")
+    try:
+        return resolve_model_file(path, config_dir)
+    except FileNotFoundError as e:
+        raise RunConfigError(f"`model.file`: {e}") from None
 
 
 def resolve_model_fields(spec: dict[str, Any], config_dir: str = "") -> dict[str, Any]:
@@ -85,7 +81,8 @@ def _settable_fields(config_class) -> list[str]:
         import inspect
 
         names = list(inspect.signature(config_class.__init__).parameters)[1:]
-    return sorted(n for n in names if not n.startswith("_") and n not in _NOT_SETTABLE)
+    aliases = getattr(config_class, "attribute_map", {})  # old names still accepted (e.g. num_attention_heads)
+    return sorted({n for n in [*names, *aliases] if not n.startswith("_") and n not in _NOT_SETTABLE})
 
 
 def auto_class_for(task: TaskSpec):
@@ -116,6 +113,8 @@ def _fill_from_task(fields: dict[str, Any], valid: list[str], task: TaskSpec, mo
     for key, value in wanted.items():
         if fields.get(key) is not None and fields[key] != value:
             what = "a real-valued dataset (no token vocabulary)" if value is None else f"dataset `{task.name}`"
+            if "corpus" in task.info:
+                what = f"the tokenizer `{task.info['corpus']['tokenizer']}` of corpus `{task.name}`"
             raise RunConfigError(
                 f"`model.{key}`={fields[key]} conflicts with {what} ({key}={value}); remove it from the model "
                 f"config or set it to null (the trainer fills it from the dataset)"
@@ -151,3 +150,14 @@ def build_model(spec: dict[str, Any], task: TaskSpec, config_dir: str = ""):
             ) from None
         raise RunConfigError(f"`model` ({model_type}): {e}") from None
     return config, model
+
+
+def takes_position_ids(model: Any) -> bool:
+    """Whether ``model``'s ``forward`` (under any accelerate / DDP / compile wrapper) names a ``position_ids``
+    parameter. The trainer passes a packed corpus row's ``position_ids`` (0 at each document start) only to such
+    models (Llama and the other transformers models; the wave_hf families once their forward takes them): a model
+    whose forward only has ``**kwargs`` may drop them silently, so it is treated as not taking them."""
+    from accelerate.utils import extract_model_from_parallel
+
+    forward = extract_model_from_parallel(model).forward
+    return "position_ids" in inspect.signature(forward).parameters

@@ -3,37 +3,47 @@
 The model's own ``.loss`` is a mean over its slice of the batch; averaging such means over processes is only the
 global mean when every slice scores the same number of elements. The trainer therefore computes the summed loss and
 normalises by the count of the whole global batch (known on every process, since every process draws the global
-batch): 1 process and N processes then follow the same gradient.
+batch): 1 process and N processes then follow the same gradient. This is why the trainer neither uses the models'
+``.loss`` nor ``accelerator.accumulate`` (which averages micro-batch means) for its gradient.
 
 - ``values`` tasks: squared error over ``loss_mask`` steps and all output dims (the paper's MSE on t >= s); bit
   accuracy = sign agreement (prediction >= 0 <-> target > 0) on the same elements.
 - ``tokens`` tasks: next-token cross-entropy (HF causal convention: logits[:, :-1] vs labels[:, 1:], -100
-  ignored); token accuracy = argmax agreement on the same positions.
+  ignored); token accuracy = argmax agreement on the same positions. A corpus batch also carries
+  ``num_scored_bytes`` (per row: the UTF-8 bytes of exactly the tokens this loss scores, see
+  ``wave_hf.data.corpus``), summed alongside, so that bits per byte = (loss sum in nats / ln 2) / scored bytes.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-__all__ = ["Stats", "batch_count", "compute_stats", "metric_value"]
+__all__ = ["Stats", "batch_count", "compute_stats", "metric_value", "NUM_TOTALS"]
 
 IGNORE_INDEX = -100
+NUM_TOTALS = 4  # [loss_sum, count, correct, scored_bytes]
 
 
 @dataclass
 class Stats:
-    """``loss_sum`` keeps its graph (for backward); the other fields are detached float tensors."""
+    """``loss_sum`` keeps its graph (for backward); the other fields are detached float tensors. ``scored_bytes``
+    is the UTF-8 bytes of the scored tokens (corpus batches; 0 when the batch has no ``num_scored_bytes``)."""
 
     loss_sum: torch.Tensor
     count: torch.Tensor
     correct: torch.Tensor
+    scored_bytes: torch.Tensor | None = None
 
     def detached(self) -> torch.Tensor:
-        """[loss_sum, count, correct] as one float64 vector (to reduce across processes in one call)."""
-        return torch.stack([self.loss_sum.detach().double(), self.count.double(), self.correct.double()])
+        """[loss_sum, count, correct, scored_bytes] (``NUM_TOTALS``) as one float64 vector (to reduce across
+        processes in one call)."""
+        scored = self.scored_bytes if self.scored_bytes is not None else torch.zeros((), device=self.count.device)
+        return torch.stack([self.loss_sum.detach().double(), self.count.double(), self.correct.double(),
+                            scored.double()])
 
 
 def batch_count(batch: dict[str, torch.Tensor], kind: str) -> float:
@@ -60,7 +70,9 @@ def compute_stats(output, batch: dict[str, torch.Tensor], kind: str) -> Stats:
         loss_sum = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1),
                                    ignore_index=IGNORE_INDEX, reduction="sum")
         correct = ((logits.argmax(-1) == labels) & valid).sum()
-        return Stats(loss_sum, valid.sum().float(), correct.float())
+        scored = batch.get("num_scored_bytes")
+        scored = scored.to(logits.device).sum() if scored is not None else None
+        return Stats(loss_sum, valid.sum().float(), correct.float(), scored)
     pred = _predictions(output).float()
     target = batch["targets"].to(pred.device).float()
     if pred.shape != target.shape:
@@ -72,10 +84,12 @@ def compute_stats(output, batch: dict[str, torch.Tensor], kind: str) -> Stats:
 
 
 def metric_value(metric: str, totals: torch.Tensor) -> tuple[float, float]:
-    """(loss, metric) from summed [loss_sum, count, correct]."""
-    loss_sum, count, correct = (float(x) for x in totals)
-    count = max(count, 1.0)
-    loss = loss_sum / count
+    """(loss, metric) from summed [loss_sum, count, correct, scored_bytes]; ``bits_per_byte`` = loss_sum / ln 2 /
+    scored_bytes (NaN when no byte was scored)."""
+    loss_sum, count, correct, scored_bytes = (float(x) for x in totals)
+    loss = loss_sum / max(count, 1.0)
     if metric == "mse":
         return loss, loss
-    return loss, correct / count
+    if metric == "bits_per_byte":
+        return loss, loss_sum / math.log(2) / scored_bytes if scored_bytes > 0 else math.nan
+    return loss, correct / max(count, 1.0)

@@ -21,6 +21,8 @@ from typing import Any, Literal
 
 import yaml
 
+from .resources import resolve_run_config
+
 __all__ = [
     "CheckpointConfig",
     "CurriculumConfig",
@@ -34,6 +36,7 @@ __all__ = [
     "apply_overrides",
     "load_run_config",
     "parse_override",
+    "parse_section",
 ]
 
 
@@ -51,9 +54,15 @@ def _require(cond: bool, path: str, msg: str) -> None:
         raise RunConfigError(f"`{path}` {msg}")
 
 
+# keys of `dataset` that only a corpus takes, with their defaults (None in the dataclass: "not given")
+CORPUS_DEFAULTS: dict[str, Any] = {"tokenizer": "bytes", "block_size": 1024, "validation_fraction": 0.01,
+                                   "split_seed": 0, "text_column": "text"}
+_CORPUS_ONLY = (*CORPUS_DEFAULTS, "include", "exclude", "num_proc", "cache_dir")
+
+
 @dataclass
 class DatasetConfig:
-    """Which data to train on.
+    """Which data to train on: a synthetic family of ``wave_hf.data`` (``name``) or a text corpus (``corpus``).
 
     Args:
         name: builder name of ``wave_hf.data`` (e.g. ``linear_vb``, ``associative_recall``, ``lorenz``).
@@ -62,15 +71,78 @@ class DatasetConfig:
             epochs); ``build`` materialises the dataset once (``build_dataset``) and draws seeded permutations of its
             ``train`` split (evaluation reads its ``test`` split).
         build: extra ``build_dataset`` arguments for ``source: build`` (``num_train``, ``num_test``, ``num_proc``).
+        corpus: instead of ``name``: the text to train on, packed by ``wave_hf.data.load_corpus`` (a file, a
+            folder, a glob, JSON Lines / Parquet files, a ``save_to_disk`` folder), or a named corpus: ``stdlib``,
+            the Python standard library's own source (``*.py`` below ``sysconfig.get_paths()["stdlib"]``, test
+            folders excluded; see ``wave_hf.training.corpora``). Training draws seeded permutations of the
+            ``train`` rows (a pure function of (seed, step)); evaluation scores the ``validation`` rows in order.
+        tokenizer: ``bytes`` (UTF-8 bytes, vocabulary 258) or a local tokenizer folder / name for
+            ``AutoTokenizer`` (no download). The model's ``vocab_size`` is taken from it. Default ``bytes``.
+        block_size: tokens per packed row (default 1024). validation_fraction: documents held out (default 0.01).
+        split_seed: seed of the document split (default 0; not the run seed, so runs with different seeds score
+            the same validation documents). text_column: the text column of table/dataset sources (``text``).
+        include, exclude: file-name patterns for folder sources (``"*.py"``; ``load_corpus``'s rules). For
+            ``stdlib``, ``include`` replaces the default ``*.py`` and ``exclude`` adds to the test folders.
+        num_proc: tokenisation workers (same rows for any value). cache_dir: where the packed corpus is cached
+            (default: the ``datasets`` cache).
     """
 
     name: str = ""
     params: dict[str, Any] = field(default_factory=dict)
     source: Literal["sample", "build"] = "sample"
     build: dict[str, Any] = field(default_factory=dict)
+    corpus: str = ""
+    tokenizer: str | None = None
+    block_size: int | None = None
+    validation_fraction: float | None = None
+    split_seed: int | None = None
+    text_column: str | None = None
+    include: list[str] | str | None = None
+    exclude: list[str] | str | None = None
+    num_proc: int | None = None
+    cache_dir: str | None = None
+
+    @property
+    def is_corpus(self) -> bool:
+        return bool(self.corpus)
 
     def validate(self, path: str) -> None:
-        _require(bool(self.name), f"{path}.name", "is required (a dataset builder name of wave_hf.data)")
+        _require(bool(self.name) or bool(self.corpus), f"{path}.name",
+                 "is required (a dataset builder name of wave_hf.data), or instead `dataset.corpus` (a text file, "
+                 "folder, glob, or a named corpus such as stdlib)")
+        _require(not (self.name and self.corpus), path or "dataset",
+                 f"needs exactly one of `name` and `corpus`; got name={self.name!r}, corpus={self.corpus!r}")
+        if not self.is_corpus:
+            given = [k for k in _CORPUS_ONLY if getattr(self, k) is not None]
+            _require(not given, f"{path}.{given[0] if given else ''}",
+                     "only applies to a corpus (`dataset.corpus`), not to a synthetic family (`dataset.name`)")
+            return
+        _require(not self.params, f"{path}.params", "only applies to a synthetic family (`dataset.name`); a corpus "
+                 "takes tokenizer, block_size, validation_fraction, split_seed, text_column, include, exclude")
+        _require(not self.build and self.source == "sample", f"{path}.{'build' if self.build else 'source'}",
+                 "only applies to a synthetic family (`dataset.name`)")
+        for key, default in CORPUS_DEFAULTS.items():
+            if getattr(self, key) is None:
+                setattr(self, key, default)
+        for key in ("include", "exclude"):
+            value = getattr(self, key)
+            if isinstance(value, str):
+                setattr(self, key, [value])
+            _require(value is None or all(value), f"{path}.{key}", f"patterns must be non-empty; got {value!r}")
+        _require(bool(self.tokenizer), f"{path}.tokenizer", "must be `bytes` or a local tokenizer folder/name")
+        _require(self.block_size >= 2, f"{path}.block_size", f"must be >= 2; got {self.block_size}")
+        _require(0 <= self.validation_fraction < 1, f"{path}.validation_fraction",
+                 f"must be in [0, 1); got {self.validation_fraction}")
+        _require(self.split_seed >= 0, f"{path}.split_seed", f"must be >= 0; got {self.split_seed}")
+        _require(bool(self.text_column), f"{path}.text_column", "must be a non-empty column name")
+        _require(self.num_proc is None or self.num_proc >= 1, f"{path}.num_proc",
+                 f"must be >= 1 or null; got {self.num_proc}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data, without the keys of the other kind (a corpus has no ``params``, a family no ``block_size``)."""
+        d = dataclasses.asdict(self)
+        drop = ("name", "params", "source", "build") if self.is_corpus else ("corpus", *_CORPUS_ONLY)
+        return {k: v for k, v in d.items() if k not in drop}
 
 
 @dataclass
@@ -193,11 +265,13 @@ class HubConfig:
 
 @dataclass
 class RunConfig:
-    """One training run. ``model`` is a path to a model config YAML (``configs/models/*.yaml``) or a mapping with an
-    optional ``file`` plus config fields (``model_type`` required without a file); fields given inline override the
-    file. Data-dependent fields (``input_size``, ``output_size``, ``vocab_size``) are filled from the dataset.
-    ``num_threads`` sets torch's intra-op threads per process (small recurrent models often run fastest on 1; under
-    ``accelerate launch`` each process already gets 1)."""
+    """One training run.
+
+    ``model`` is a path to a model config YAML (or the name of a shipped one, e.g. ``wave_lbc_paper``) or a mapping
+    with an optional ``file`` plus config fields (``model_type`` required without a file); fields given inline
+    override the file. Data-dependent fields (``input_size``, ``output_size``, ``vocab_size``) are filled from the
+    dataset. ``num_threads`` sets torch's intra-op threads per process (small recurrent models often run fastest on
+    1; under ``accelerate launch`` each process already gets 1)."""
 
     name: str = ""
     seed: int = 0
@@ -224,6 +298,11 @@ class RunConfig:
         _require(self.num_threads is None or self.num_threads >= 1, "num_threads",
                  f"must be >= 1 or null (torch's default); got {self.num_threads}")
         _require(bool(self.model), "model", "is required: a model config file path or a mapping of config fields")
+        if self.dataset.is_corpus:
+            _require(self.curriculum is None or not self.curriculum.enabled, "curriculum",
+                     "changes a parameter of a synthetic family; a corpus (`dataset.corpus`) has none")
+            _require(not self.evaluation.params, "evaluation.params",
+                     "only applies to a synthetic family; a corpus is evaluated on its validation split")
         if self.curriculum is not None and not self.curriculum.enabled:
             self.curriculum = None
         if not self.output_dir:
@@ -233,6 +312,7 @@ class RunConfig:
         """Plain-data form (what ``run_config.yaml`` in the output folder holds)."""
         d = dataclasses.asdict(self)
         d.pop("config_dir")
+        d["dataset"] = self.dataset.to_dict()
         return d
 
 
@@ -265,12 +345,14 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
     if origin is Literal:
         if value in args:
             return value
-        # YAML reads `no` as False: accept it for a mixed_precision-like choice that lists "no"
-        if value is False and "no" in args:
-            return "no"
+        # YAML reads `no` / `off` as False and `on` as True: accept them for a choice that lists that word
+        words = [w for w in ({False: ("no", "off"), True: ("on",)}.get(value, ()) if isinstance(value, bool) else ())
+                 if w in args]
+        if words:
+            return words[0]
         raise RunConfigError(f"`{path}` must be one of {list(args)}; got {value!r}")
     if dataclasses.is_dataclass(tp):
-        return _build(tp, value, path)
+        return parse_section(tp, value, path)
     if tp is Any:
         return value
     if origin is list:
@@ -310,7 +392,9 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
     raise TypeError(f"schema bug: unsupported annotation {_type_name(tp)} at {path}")
 
 
-def _build(cls: type, data: Any, path: str) -> Any:
+def parse_section(cls: type, data: Any, path: str) -> Any:
+    """A run-config section (``DatasetConfig``, ``EvaluationConfig``, ...) from a mapping, checked as in a run config:
+    unknown keys, types and ranges raise ``RunConfigError`` naming the dotted ``path`` of the key."""
     where = f"`{path}`" if path else "the run config"
     if data is None:
         data = {}
@@ -366,8 +450,6 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[s
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise RunConfigError(f"run config file not found: {path}")
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
@@ -380,13 +462,17 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 def load_run_config(
     source: RunConfig | dict[str, Any] | str | Path, overrides: list[str] | None = None
 ) -> RunConfig:
-    """Parse and validate a run config from a YAML path, a mapping, or an existing ``RunConfig`` (copied)."""
+    """Parse and validate a run config from a YAML path or the name of a shipped config (``t1_lbc``, see
+    ``resources.resolve_run_config``), a mapping, or an existing ``RunConfig`` (copied)."""
     config_dir = ""
     if isinstance(source, RunConfig):
         config_dir = source.config_dir
         data = source.to_dict()
     elif isinstance(source, (str, Path)):
-        path = Path(source)
+        try:
+            path = resolve_run_config(source)
+        except FileNotFoundError as e:
+            raise RunConfigError(str(e)) from None
         data = _read_yaml(path)
         config_dir = str(path.resolve().parent)
     elif isinstance(source, dict):
@@ -399,6 +485,6 @@ def load_run_config(
         data["model"] = {"file": model}
     if data.get("curriculum") is not None and not isinstance(data["curriculum"], dict):
         raise RunConfigError(f"`curriculum` must be a mapping or null; got {data['curriculum']!r}")
-    cfg = _build(RunConfig, data, "")
+    cfg = parse_section(RunConfig, data, "")
     cfg.config_dir = config_dir
     return cfg

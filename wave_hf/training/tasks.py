@@ -4,6 +4,10 @@ Thin adapter over ``wave_hf.data`` (``task_info``, ``sample_batch``, ``build_dat
 of (seed, step, params): the *global* batch of an optimizer step is drawn once and each process / accumulation
 micro-step takes its own contiguous slice, so 1 process and N processes see the same data and a resumed run draws
 exactly the batches the uninterrupted run would have drawn.
+
+Ours rather than a ``DataLoader`` prepared by accelerate: a resume then needs the sampler's state and
+``skip_first_batches``, the per-process shards depend on the number of processes, and the curriculum could not change
+the data parameters between two steps. Here the step number is the whole data state.
 """
 
 from __future__ import annotations
@@ -17,11 +21,13 @@ import torch
 
 from .schema import DatasetConfig, RunConfigError
 
-__all__ = ["BatchSource", "TaskSpec", "get_task", "model_inputs", "slice_batch"]
+__all__ = ["BatchSource", "TaskSpec", "epoch_rows", "get_task", "model_inputs", "slice_batch"]
 
-METRICS = ("bit_accuracy", "token_accuracy", "mse")
+METRICS = ("bit_accuracy", "token_accuracy", "mse", "bits_per_byte")
+LOWER_IS_BETTER = ("mse", "bits_per_byte")
 TOKEN_COLUMNS = ("input_ids", "labels")
 VALUE_COLUMNS = ("inputs", "targets", "loss_mask")
+CORPUS_COLUMNS = ("position_ids", "num_scored_bytes")  # packed corpus rows (wave_hf.data.load_corpus)
 
 
 def _data_api(name: str):
@@ -56,7 +62,7 @@ class TaskSpec:
 
     @property
     def higher_is_better(self) -> bool:
-        return self.metric != "mse"
+        return self.metric not in LOWER_IS_BETTER
 
 
 def get_task(name: str, params: dict[str, Any]) -> TaskSpec:
@@ -92,6 +98,10 @@ class BatchSource:
     def train_batch(self, step: int, batch_size: int, overrides: dict[str, Any] | None = None):
         return self._draw(self.seed, step, batch_size, self._params(overrides), split="train")
 
+    def eval_batch_count(self, batches: int, batch_size: int) -> int:
+        """Evaluation batches of a run asking for ``batches``: all of them (the splits are drawn, never short)."""
+        return batches
+
     def eval_batch(self, index: int, batch_size: int, seed: int | None, overrides: dict[str, Any] | None = None):
         seed = self.seed if seed is None else seed
         return self._draw(seed, index, batch_size, self._params(overrides), split="test", shuffle=False)
@@ -118,19 +128,26 @@ class BatchSource:
         if split not in dd:
             raise RunConfigError(f"dataset `{self.config.name}` has no {split!r} split (splits: {list(dd)})")
         ds = dd[split].with_format("torch")
-        n = len(ds)
-        if batch_size > n:
-            raise RunConfigError(f"dataset `{self.config.name}` split {split!r} has {n} rows < batch size {batch_size}")
-        per_epoch = n // batch_size
-        epoch, pos = divmod(step, per_epoch)
-        if shuffle:
-            order = np.random.default_rng([seed, epoch]).permutation(n)
-        else:
-            order = np.arange(n)
-        idx = order[pos * batch_size:(pos + 1) * batch_size].tolist()
-        rows = ds[idx]
-        return {k: v if isinstance(v, torch.Tensor) else torch.as_tensor(np.asarray(v)) for k, v in rows.items()
-                if k in TOKEN_COLUMNS + VALUE_COLUMNS}
+        if batch_size > len(ds):
+            raise RunConfigError(f"dataset `{self.config.name}` split {split!r} has {len(ds)} rows < batch size "
+                                 f"{batch_size}")
+        return rows_as_batch(ds, epoch_rows(len(ds), step, batch_size, seed, shuffle))
+
+
+def epoch_rows(n: int, step: int, batch_size: int, seed: int, shuffle: bool = True) -> list[int]:
+    """Row indices of batch ``step`` over a split of ``n`` rows: consecutive batches of ``batch_size`` rows of a
+    permutation drawn per epoch by ``numpy.random.default_rng([seed, epoch])`` (in order when not ``shuffle``); the
+    ``n % batch_size`` rows left over at the end of an epoch's permutation are skipped that epoch."""
+    epoch, pos = divmod(step, n // batch_size)
+    order = np.random.default_rng([seed, epoch]).permutation(n) if shuffle else np.arange(n)
+    return order[pos * batch_size:(pos + 1) * batch_size].tolist()
+
+
+def rows_as_batch(ds, idx: list[int]) -> dict[str, torch.Tensor]:
+    """Rows ``idx`` of a ``datasets.Dataset`` (torch format) as a batch of the columns the trainer reads."""
+    rows = ds[idx]
+    return {k: v if isinstance(v, torch.Tensor) else torch.as_tensor(np.asarray(v)) for k, v in rows.items()
+            if k in TOKEN_COLUMNS + VALUE_COLUMNS + CORPUS_COLUMNS}
 
 
 def slice_batch(batch: dict[str, torch.Tensor], index: int, size: int) -> dict[str, torch.Tensor]:
@@ -138,8 +155,21 @@ def slice_batch(batch: dict[str, torch.Tensor], index: int, size: int) -> dict[s
     return {k: v[index * size:(index + 1) * size] for k, v in batch.items()}
 
 
-def model_inputs(batch: dict[str, torch.Tensor], kind: str, device: torch.device | None = None):
-    """Dataset columns -> forward kwargs (no labels: the trainer computes the loss, see ``objectives``)."""
+def row_local_positions(position_ids: torch.Tensor) -> torch.Tensor:
+    """(B, L) corpus ``position_ids`` (0 at each document start, counting on across rows) -> (B, L) positions that
+    also restart at each row's start: ``min(position_ids, arange(L))``. The zeros inside a row (the document starts)
+    and the differences within each document piece (what rotary attention sees) are unchanged, and every position is
+    below L, which a learned position table (GPT-2's ``n_positions``) needs."""
+    return torch.minimum(position_ids, torch.arange(position_ids.shape[-1], device=position_ids.device))
+
+
+def model_inputs(batch: dict[str, torch.Tensor], kind: str, device: torch.device | None = None,
+                 position_ids: bool = False):
+    """Dataset columns -> forward kwargs (no labels: the trainer computes the loss, see ``objectives``).
+
+    ``position_ids``: pass the batch's ``position_ids`` column (packed corpus rows: 0 at each document start), made
+    row-local (``row_local_positions``), to the model; the trainer sets it for models whose ``forward`` takes them
+    (``modeling.takes_position_ids``)."""
     def mv(t):
         return t.to(device) if device is not None else t
     if kind == "tokens":
@@ -149,6 +179,8 @@ def model_inputs(batch: dict[str, torch.Tensor], kind: str, device: torch.device
         out = {"input_ids": mv(batch["input_ids"].long())}
         if "attention_mask" in batch:
             out["attention_mask"] = mv(batch["attention_mask"])
+        if position_ids and "position_ids" in batch:
+            out["position_ids"] = mv(row_local_positions(batch["position_ids"].long()))
         return out
     missing = [c for c in VALUE_COLUMNS if c not in batch]
     if missing:
