@@ -1,5 +1,5 @@
-"""Basis recovery on RNNs with a known embedded wave (brief 9.1 "Embedding into a dense RNN"): the recovered basis
-must be the embedding basis up to column scaling, and Psi* W_hh Psi must be the theory Phi."""
+"""Basis recovery on RNNs with a known embedded wave (W_hh = Psi Phi Psi^+, a dense RNN that holds a wave): the
+recovered basis must be the embedding basis up to column scaling, and Psi* W_hh Psi must be the theory Phi."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from .conftest import D, N, S, orthonormal
 
 
 def _embed(phi: np.ndarray, psi: np.ndarray):
-    """W_hh = Psi Phi Psi^+, W_uh = Psi E_s, W_hy = E_s^T Psi^+ (brief 9.1 with B = C = I)."""
+    """W_hh = Psi Phi Psi^+, W_uh = Psi E_s, W_hy = E_s^T Psi^+ (a wave embedded in a dense RNN, B = C = I)."""
     pinv = np.linalg.pinv(psi)
     E_s = np.eye(S * D)[:, -D:]
     return psi @ phi @ pinv, psi @ E_s, E_s.T @ pinv
@@ -39,7 +39,7 @@ def test_active_cells_match_the_cycle_structure(phis):
     cells = active_cells(phis["T3"])
     assert len(cells) == 36
     # T3: component j is read at lag s - j, i.e. from 1-based column j + 1: its cycle holds columns j+1 .. s
-    # (0-based j .. s-1), the other j cells are fall-off (brief 6.1)
+    # (0-based j .. s-1), the other j cells are fall-off (cells that never reach the boundary)
     expected = sorted(k * D + j for j in range(D) for k in range(j, S))
     np.testing.assert_array_equal(cells, expected)
     for task in ("T2", "T4"):

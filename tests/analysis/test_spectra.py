@@ -1,4 +1,4 @@
-"""Theory operators, spectra and the spectral comparison metric (brief 3.1, 6.1, 6.4.1)."""
+"""Theory operators, spectra, the roots predicted by a task's cycles and the spectral comparison metric."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from wave_hf.analysis.operators import phi_from_boundary, phi_from_model, phi_fr
 from wave_hf.analysis.spectra import (
     count_above,
     count_unit_modulus,
+    cycle_roots,
     eigenvalues,
     spectral_comparison,
     unit_circle_angles,
@@ -19,20 +20,10 @@ from wave_hf.data import cycle_structure, task_operator
 from .conftest import D, S
 
 
-def _roots(cycles) -> np.ndarray:
-    """Roots of lambda^L = sign for each cycle (brief 6.1): the unit-circle part of Phi's spectrum."""
-    out = []
-    for c in cycles:
-        L, g = c["lag"], c["sign"]
-        base = 0.0 if g > 0 else np.pi
-        out += [np.exp(1j * (base + 2 * np.pi * k) / L) for k in range(L)]
-    return np.asarray(out)
-
-
 def test_phi_layout_and_inverse(phis):
     F = task_operator("T2", D, S).numpy()
     phi = phis["T2"]
-    # shift: column i receives column i+1; the last block row is F^T (brief 3.1)
+    # shift: column i receives column i+1; the last block row is F^T (the linear TWM of the paper's section 3)
     np.testing.assert_array_equal(phi[: (S - 1) * D, D:], np.eye((S - 1) * D))
     np.testing.assert_array_equal(phi[: (S - 1) * D, :D], 0)
     np.testing.assert_array_equal(phi[(S - 1) * D :], F.T)
@@ -46,7 +37,7 @@ def test_unit_circle_counts_and_angles(phis, task, count):
     phi = phis[task]
     assert count_unit_modulus(phi, tol=1e-6) == count
     assert count_above(phi, 0.8) == count
-    predicted = _roots(cycle_structure(task, D, S))
+    predicted = cycle_roots((c["lag"], c["sign"]) for c in cycle_structure(task, D, S))
     assert len(predicted) == count
     cmp = spectral_comparison(phi, predicted, threshold=0.9)
     assert cmp.counts_equal and cmp.error < 1e-6
@@ -109,3 +100,20 @@ def test_phi_from_boundary_and_model_accessor(phis):
     np.testing.assert_array_equal(phi_from_model(WithAccessor()), phis["T3"])
     angles = unit_circle_angles(phis["T1"], 0.5)
     assert len(angles) == 64 and np.all(np.diff(angles) >= 0)
+
+
+def test_cycle_roots_solve_their_equation():
+    roots = cycle_roots([(3, -1), (1, 1), (2, 1)])
+    assert roots.dtype == np.complex128 and roots.shape == (6,)
+    np.testing.assert_allclose(roots[:3] ** 3, -1, atol=1e-12)
+    np.testing.assert_allclose(roots[3], 1, atol=1e-12)
+    np.testing.assert_allclose(np.sort_complex(roots[4:]), [-1, 1], atol=1e-12)
+    # the three roots of lambda^3 = -1 are distinct: -1 and exp(+-i pi/3)
+    np.testing.assert_allclose(np.sort(np.angle(roots[:3])), [-np.pi / 3, np.pi / 3, np.pi], atol=1e-12)
+    assert cycle_roots([]).shape == (0,)
+
+
+@pytest.mark.parametrize("cycles,match", [([(0, 1)], "lag"), ([(2.5, 1)], "lag"), ([(3, 0)], "sign")])
+def test_cycle_roots_rejects_bad_cycles(cycles, match):
+    with pytest.raises(ValueError, match=match):
+        cycle_roots(cycles)

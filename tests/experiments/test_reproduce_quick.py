@@ -1,4 +1,5 @@
-"""scripts/reproduce_paper.py --quick: the report's structure, and the rows without training must pass exactly."""
+"""The paper reproduction in quick mode (``python -m wave_hf.experiments --quick``, what scripts/reproduce_paper.py
+runs): the report's structure, and the rows without training must pass exactly."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ def quick_report(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("paper_quick")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "reproduce_paper.py"), "--quick", "--out", str(out)],
+        [sys.executable, "-m", "wave_hf.experiments", "--quick", "--out", str(out)],
         cwd=REPO,
         env=env,
         capture_output=True,

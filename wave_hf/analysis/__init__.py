@@ -1,10 +1,13 @@
-"""Analysis tools for the hidden-wave claims (brief sections 3.4, 5 and 6.4).
+"""Analysis tools for the hidden-wave claims of the paper: Phi and its spectrum, the wave basis of a trained RNN,
+waves in the hidden state, gradient propagation.
 
 - ``operators``: the theory operator Phi (from a task operator, a boundary, or an LBC model's accessor).
-- ``spectra``: eigenvalues, counts, and ``spectral_comparison`` (angles, radians; documented unequal-count rule).
+- ``spectra``: eigenvalues, counts, the roots a task's cycles predict, and ``spectral_comparison`` (angles, radians;
+  documented unequal-count rule).
 - ``basis``: readout/input-grounded wave bases with cell pruning, the Krylov wave canonical form, ``Psi* W Psi``.
 - ``waves``: hidden states in wave coordinates, the "315" stimulus, the one-column-per-step shift score.
 - ``twm``: reference TWM simulators (Theorem 3.1; linear TWM with "load" or "additive" input).
+- ``constructions``: the linear LBC model built from a known boundary, and its run from a loaded substrate.
 - ``gradients``: normalised ||dC/dx(i)|| against the distance i.
 - ``probes``: operators and hidden trajectories of trained models.
 - ``plots`` (imported on demand, needs matplotlib): spectra, heatmaps, wave frames and GIF, gradient and learning
@@ -22,6 +25,7 @@ from .basis import (
     structure_report,
     with_residual_components,
 )
+from .constructions import lbc_from_boundary, lbc_load_rollout
 from .gradients import gradient_propagation
 from .operators import phi_from_boundary, phi_from_model, phi_from_task_operator, task_operator_from_phi
 from .probes import hidden_trajectory, rnn_operators
@@ -29,6 +33,7 @@ from .spectra import (
     SpectralComparison,
     count_above,
     count_unit_modulus,
+    cycle_roots,
     eigenvalues,
     spectral_comparison,
     unit_circle_angles,
@@ -44,11 +49,14 @@ __all__ = [
     "bitmap_315",
     "count_above",
     "count_unit_modulus",
+    "cycle_roots",
     "eigenvalues",
     "gradient_propagation",
     "grounded_bases",
     "hidden_trajectory",
     "krylov_basis",
+    "lbc_from_boundary",
+    "lbc_load_rollout",
     "linear_twm",
     "phi_from_boundary",
     "phi_from_model",

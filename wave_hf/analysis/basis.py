@@ -1,4 +1,4 @@
-"""Basis recovery: from a trained RNN's weights to the wave substrate (brief 3.4) and back.
+"""Basis recovery: from a trained RNN's weights to the wave substrate (the paper's basis change) and back.
 
 Two constructions:
 
@@ -10,11 +10,11 @@ Two constructions:
 - ``krylov_basis`` (the later "wave canonical form"): ``B = [V, W V, W^2 V, ...]``, a column kept only while the rank
   grows, ``B* = pinv(B)``; ``B* W B`` is a block-shift (observer) form, identity blocks below the diagonal.
 
-Why the pruning matters (brief 9.1 embedding ``W_hh = Psi Phi Psi^+``): ``Phi E_k = E_{k-1} + E_s A_k`` (the
-boundary re-injects column k when ``A_k != 0``), so when ``V = Psi E_s`` (input grounding, any full-rank Psi; readout
-grounding when Psi has orthonormal columns, since then ``pinv(E_s^T Psi^+) = Psi E_s``) the power ``W^(s-k) V``
-equals Psi's column (k, j) exactly for every cell (k, j) that is still on its way to the boundary, i.e. every active
-cell, and picks up boundary terms only on the "fall-off" cells that pruning removes.
+Why the pruning matters (a wave embedded in a dense RNN, ``W_hh = Psi Phi Psi^+``): ``Phi E_k = E_{k-1} + E_s A_k``
+(the boundary re-injects column k when ``A_k != 0``), so when ``V = Psi E_s`` (input grounding, any full-rank Psi;
+readout grounding when Psi has orthonormal columns, since then ``pinv(E_s^T Psi^+) = Psi E_s``) the power
+``W^(s-k) V`` equals Psi's column (k, j) exactly for every cell (k, j) that is still on its way to the boundary, i.e.
+every active cell, and picks up boundary terms only on the "fall-off" cells that pruning removes.
 
 Cells are indexed ``k*d + j`` (0-based): component j of substrate column k+1, the layout of Phi (operators.py).
 """
@@ -52,7 +52,7 @@ def as_hidden(hidden: Any, n: int) -> np.ndarray:
 
 def active_cells(phi: Any, threshold: float = 0.8) -> np.ndarray:
     """Indices (sorted, int) of the cells of ``phi`` whose removal (row and column) lowers the number of eigenvalues
-    with ``|lambda| > threshold`` (brief 3.4 step 3)."""
+    with ``|lambda| > threshold``."""
     phi = square_matrix(phi, "phi")
     full = count_above(phi, threshold)
     keep = []
@@ -85,7 +85,7 @@ class WaveBasis:
         return len(self.cells)
 
     def empirical_phi(self, W_hh: Any) -> np.ndarray:
-        """``Psi* W_hh Psi`` (m, m): the trained operator in wave coordinates (brief 3.4 step 4)."""
+        """``Psi* W_hh Psi`` (m, m): the trained operator in wave coordinates."""
         W = square_matrix(W_hh, "W_hh")
         if W.shape[0] != self.psi.shape[0]:
             raise ValueError(f"`W_hh` is {W.shape} but the basis lives in R^{self.psi.shape[0]}")
@@ -131,7 +131,7 @@ def grounded_bases(
     ground: str = "readout",
     threshold: float = 0.8,
 ) -> WaveBasis:
-    """Readout- (or input-) grounded wave basis of an RNN (brief 3.4 steps 1-4).
+    """Readout- (or input-) grounded wave basis of an RNN.
 
     Args:
         W_hh: (n, n) recurrent weights. s: substrate length (history).
@@ -175,7 +175,7 @@ def grounded_bases(
 
 def with_residual_components(basis: WaveBasis, hidden: Any, k: int = 10) -> WaveBasis:
     """Append the top-``k`` principal directions of the residual ``h - Psi Psi* h`` of simulated hidden states
-    (N, n) (or (B, T, n)) as an extra block (brief 3.4 step 5). ``Psi Psi*`` is the orthogonal projector onto
+    (N, n) (or (B, T, n)) as an extra block. ``Psi Psi*`` is the orthogonal projector onto
     span(Psi), so the residual directions are orthogonal to the wave columns."""
     k = positive_int(k, "k")
     H = as_hidden(hidden, basis.psi.shape[0]).reshape(-1, basis.psi.shape[0])
@@ -271,7 +271,7 @@ class KrylovBasis:
 
 
 def krylov_basis(W_hh: Any, V: Any, max_dim: int | None = None, tol: float = 1e-8) -> KrylovBasis:
-    """Wave canonical form basis (brief 3.4, the AUSSM ``wave_transform`` variant).
+    """Wave canonical form basis (the AUSSM ``wave_transform`` variant).
 
     Columns are visited power by power (``W^p V[:, j]`` for j = 0..d-1) and kept while they raise the rank: the
     component orthogonal to the kept columns must exceed ``tol`` times the vector's norm. Stops when a whole power adds

@@ -1,4 +1,5 @@
-"""Gradient propagation: normalised ||dC/dx(i)|| against the distance i (brief section 5 and 9.4.5)."""
+"""Gradient propagation: normalised ||dC/dx(i)|| against the distance i (the paper's vanishing-gradient
+argument and its gradient figure)."""
 
 from __future__ import annotations
 
@@ -21,10 +22,10 @@ def gradient_propagation(
     """Norm of the gradient of the cost at one step with respect to the inputs further and further back.
 
     The cost is ``C = sum_b ||y_b(T) - labels_b(T)||^2`` at ``T = cost_step`` (the first scored step of a T-task is
-    ``T = s``, brief 5: ``C(y(s+1), x(s+1))``). Distance ``i`` is the input ``x(T - 1 - i)`` (i = 0: the last input
-    before the cost step; i = s - 1: x(0) for ``T = s``). For each i the per-sequence norm ``||dC/dx_b(T-1-i)||`` is
-    averaged over the batch, then divided by the value at i = 0 (``normalize="first"``), by the maximum
-    (``"max"``), or left as is (``"none"``).
+    ``T = s``: the cost ``C(y(s+1), x(s+1))`` of the paper's gradient argument). Distance ``i`` is the input
+    ``x(T - 1 - i)`` (i = 0: the last input before the cost step; i = s - 1: x(0) for ``T = s``). For each i the
+    per-sequence norm ``||dC/dx_b(T-1-i)||`` is averaged over the batch, then divided by the value at i = 0
+    (``normalize="first"``), by the maximum (``"max"``), or left as is (``"none"``).
 
     Args:
         model: a ``...ForPrediction`` model (``model(input_values=...).predictions``, (B, L, d_out)).

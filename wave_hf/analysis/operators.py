@@ -1,4 +1,4 @@
-"""The theory operator Phi of a linear-boundary wave (brief section 3.1) as a float64 numpy matrix.
+"""The theory operator Phi of a linear-boundary wave (the paper's linear TWM) as a float64 numpy matrix.
 
 Layout (shared with ``wave_hf.ops.companion``, never re-derived here): ``vec h = [h_1; ...; h_s]`` with column 1 the
 oldest and column s the newest; identity blocks on the block superdiagonal (column i receives column i+1) and the
@@ -20,7 +20,7 @@ __all__ = ["phi_from_boundary", "phi_from_model", "phi_from_task_operator", "tas
 
 
 def phi_from_task_operator(F: Any, d: int, s: int) -> np.ndarray:
-    """Phi (s*d, s*d) of the linear HDS ``y(t) = F^T vec(x(t-s), ..., x(t-1))`` (brief 3.1 / 6.1).
+    """Phi (s*d, s*d) of the linear HDS ``y(t) = F^T vec(x(t-s), ..., x(t-1))``.
 
     ``F`` has shape (s*d, d): row ``k*d + i`` is component i of the history vector at offset k (k = 0 oldest). The
     last block row of Phi is ``F^T`` (emt-tools' ``construct_phi_from_operator``).

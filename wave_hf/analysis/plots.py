@@ -144,8 +144,8 @@ def save_wave_gif(frames: Any, mask: Any, path: str | Path, fps: int = 3, title:
 
 def plot_gradient_curves(curves: Mapping[int, Any], path: str | Path, title: str = "", logy: bool = True) -> Path:
     """Normalised ||dC/dx(i)|| against the distance i, one curve per training step (colour = step), with the
-    reference line at 1.0 (brief 5, FIG gradient_propagation). ``logy``: logarithmic y axis (decay at initialisation
-    and growth after training often span several decades)."""
+    reference line at 1.0 (the value the paper's gradient figure shows after training). ``logy``: logarithmic y
+    axis (decay at initialisation and growth after training often span several decades)."""
     if not curves:
         raise ValueError("`curves` is empty")
     steps = sorted(curves)

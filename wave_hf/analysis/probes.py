@@ -15,8 +15,8 @@ __all__ = ["hidden_trajectory", "rnn_operators"]
 def rnn_operators(model: Any, layer_idx: int = 0) -> dict[str, np.ndarray]:
     """``{"W_hh", "W_uh", "W_hy"}`` (float64 numpy) of a one-layer linearised recurrent model.
 
-    Elman / iRNN / Wave-RNN baselines: ``recurrent_weights()`` (tanh with no bias linearises to W_hh at the origin,
-    brief 3.2). Linear LBC models: ``wave_operators()`` (``phi``, ``write``, ``read``).
+    Elman / iRNN / Wave-RNN baselines: ``recurrent_weights()`` (tanh with no bias linearises to W_hh at the
+    origin). Linear LBC models: ``wave_operators()`` (``phi``, ``write``, ``read``).
     """
     if hasattr(model, "recurrent_weights"):
         w = model.recurrent_weights(layer_idx)

@@ -1,4 +1,5 @@
-"""Eigen-spectra of recurrent operators and the spectral comparison metric of the brief (section 6.4.1).
+"""Eigen-spectra of recurrent operators, the unit-circle roots that a task's cycles predict, and the spectral
+comparison metric used to compare a trained operator with the theory's Phi.
 
 ``spectral_comparison(W_first, W_second, threshold)``: keep the eigenvalues with ``|lambda| > threshold``, project them
 onto the unit circle (only the angle is kept: with tanh, ``|lambda| > 1`` saturates into a limit cycle, so magnitudes
@@ -15,6 +16,7 @@ when exactly one of them has none.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +28,7 @@ __all__ = [
     "SpectralComparison",
     "count_above",
     "count_unit_modulus",
+    "cycle_roots",
     "eigenvalues",
     "spectral_comparison",
     "unit_circle_angles",
@@ -44,13 +47,30 @@ def eigenvalues(x: Any, name: str = "W") -> np.ndarray:
 
 
 def count_above(x: Any, threshold: float = 0.8) -> int:
-    """Number of eigenvalues with ``|lambda| > threshold`` (the paper's "rank" check uses 0.8, brief 6.5)."""
+    """Number of eigenvalues with ``|lambda| > threshold`` (the companion code's count of large modes uses 0.8)."""
     return int(np.sum(np.abs(eigenvalues(x)) > threshold))
 
 
 def count_unit_modulus(x: Any, tol: float = 1e-8) -> int:
-    """Number of eigenvalues with ``||lambda| - 1| <= tol`` (64 / 36 / 36 / 36 for Phi of T1..T4, brief 6.1)."""
+    """Number of eigenvalues with ``||lambda| - 1| <= tol`` (64 / 36 / 36 / 36 for Phi of T1..T4 with d = s = 8)."""
     return int(np.sum(np.abs(np.abs(eigenvalues(x)) - 1.0) <= tol))
+
+
+def cycle_roots(cycles: Iterable[tuple[int, int]]) -> np.ndarray:
+    """The unit-circle eigenvalues that a task's cycles give Phi: for each cycle (lag L, sign g), the L roots of
+    ``lambda^L = g``, in that order. Returns complex128 (sum of the lags,).
+
+    Raises ValueError for a lag < 1 or a sign other than +1 / -1.
+    """
+    out: list[complex] = []
+    for lag, sign in cycles:
+        if int(lag) != lag or lag < 1:
+            raise ValueError(f"cycle lag must be an integer >= 1; got {lag!r}")
+        if sign not in (1, -1):
+            raise ValueError(f"cycle sign must be +1 or -1; got {sign!r}")
+        base = 0.0 if sign > 0 else np.pi
+        out += [np.exp(1j * (base + 2 * np.pi * k) / lag) for k in range(int(lag))]
+    return np.asarray(out, dtype=np.complex128)
 
 
 def unit_circle_angles(x: Any, threshold: float = 0.9) -> np.ndarray:

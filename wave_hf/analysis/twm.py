@@ -1,4 +1,4 @@
-"""Reference simulators of the Traveling-Wave working Memory (brief sections 1.2, 2.2 and 9.1), float64 numpy.
+"""Reference simulators of the Traveling-Wave working Memory (the paper's TWM, Theorem 3.1), float64 numpy.
 
 The substrate is (batch, s, d): column 1 (index 0) oldest, column s (index s-1) newest. One step drops column 1
 (open end), moves every other column one place toward column 1 and writes the boundary value into column s.
@@ -45,7 +45,7 @@ def linear_twm(phi: Any, inputs: Any, mode: str = "load") -> np.ndarray:
     mode "additive" (the RNN picture): ``vec h(t+1) = Phi vec h(t) + E_s x(t)``.
     mode "load" (Theorem 3.1's initial condition, a shift-register load): while ``x(t)`` is nonzero the start column
     is overwritten with it and the boundary is skipped; with zero input the TWM runs autonomously. Inputs are
-    expected to be a prompt followed by zeros (the T-task layout, brief 6.1).
+    expected to be a prompt followed by zeros (the layout of the variable-binding tasks T1..T4).
     """
     phi = square_matrix(phi, "phi")
     x = to_numpy(inputs, "inputs")

@@ -1,5 +1,5 @@
 """Hidden states in wave coordinates: frames of the substrate over time, the "315" stimulus and a shift score
-(brief 6.4.3 and 9.4.4)."""
+(the paper's figure of the "315" input travelling through the trained RNN's wave coordinates)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from .basis import WaveBasis
 
 __all__ = ["bitmap_315", "wave_frames", "wave_shift_score"]
 
-# (time, component) cells of the "315" bitmap that are +1; every other entry is -1 (brief 6.4.3, EMT notebook)
+# (time, component) cells of the "315" bitmap that are +1; every other entry is -1 (as in the companion code's notebook)
 _BITMAP_315_ON = {0: (2, 4, 6), 1: (2, 3, 4, 5, 6), 3: (2, 3, 4, 5, 6), 5: (2, 3, 4, 6), 6: (2, 4, 5, 6)}
 
 

@@ -1,0 +1,74 @@
+"""The report's training runs: every job is a valid run config of the shipped recipes with the settings' lengths."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from wave_hf.experiments.jobs import build_jobs, merge
+from wave_hf.experiments.settings import settings_for
+from wave_hf.training import load_run_config
+from wave_hf.training.modeling import resolve_model_fields
+
+
+@pytest.fixture(scope="module")
+def quick_jobs(tmp_path_factory):
+    runs = tmp_path_factory.mktemp("runs")
+    return runs, build_jobs(settings_for("quick"), runs)
+
+
+def test_quick_jobs_names_order_and_outputs(quick_jobs):
+    runs, jobs = quick_jobs
+    assert list(jobs) == [
+        "elman_T1_s0", "induction_head_lbc_h3", "induction_head_lbc_shift", "lbc_T1", "lstm_T1", "copy10_wrnn",
+        "copy10_irnn", "copy10_lbc", "adding30_wrnn", "adding30_irnn", "adding30_lbc", "induction_head_sbc",
+        "induction_head_llama",
+    ]
+    for name, cfg in jobs.items():
+        assert cfg["name"] == name and Path(cfg["output_dir"]) == runs / name
+        parsed = load_run_config(cfg)  # every job is a valid run config
+        fields = resolve_model_fields(parsed.model, parsed.config_dir)
+        assert fields["model_type"]
+        if "file" in cfg["model"]:
+            assert Path(cfg["model"]["file"]).is_absolute() and Path(cfg["model"]["file"]).is_file()
+
+
+def test_quick_jobs_follow_the_settings(quick_jobs):
+    _, jobs = quick_jobs
+    st = settings_for("quick")
+    elman = jobs["elman_T1_s0"]
+    assert elman["steps"] == st.elman_steps and elman["seed"] == 0
+    assert elman["checkpointing"] == {"every": st.elman_steps // st.grad_checkpoints,
+                                      "keep_last": st.grad_checkpoints + 2}
+    assert elman["evaluation"]["params"] == {"horizon": 200} and elman["evaluation"]["batches"] == st.eval_batches
+    assert resolve_model_fields(jobs["lstm_T1"]["model"])["hidden_size"] == st.lstm_hidden
+    assert jobs["lbc_T1"]["dataset"]["params"]["task"] == "T1" and jobs["lbc_T1"]["steps"] == st.cmp_steps
+    assert jobs["copy10_lbc"]["model"]["history_length"] == 2 * 10 + 10 + 1
+    assert jobs["copy10_wrnn"]["dataset"]["params"] == {"copy_len": 10, "num_categories": 8, "delay": 10}
+    assert jobs["adding30_irnn"]["dataset"]["params"] == {"seq_len": 30}
+    llama = jobs["induction_head_llama"]
+    assert llama["model"]["hidden_size"] == st.h3_hidden and llama["model"]["intermediate_size"] == 2 * st.h3_hidden
+    assert jobs["induction_head_lbc_h3"]["model"]["num_heads"] == st.h3_hidden // 8
+    assert llama["optim"]["warmup_steps"] == max(1, st.h3_steps["induction_head"] // 10)
+    assert llama["dataset"]["name"] == "induction_head"
+
+
+def test_full_jobs_cover_every_task_and_seed(tmp_path):
+    st = settings_for("full")
+    jobs = build_jobs(st, tmp_path)
+    assert len(jobs) == len(st.elman_runs) + 2 * len(st.cmp_tasks) + 3 * (len(st.copy_delays)
+                                                                           + len(st.adding_lengths)) + 4 * 2
+    assert [n for n in jobs][: len(st.elman_runs)] == [f"elman_{t}_s{s}" for t, s in st.elman_runs]
+    assert {jobs[f"elman_{t}_s{s}"]["dataset"]["params"]["task"] for t, s in st.elman_runs} == set(st.cmp_tasks)
+    only_gradient_run = [n for n, c in jobs.items() if n.startswith("elman_") and c["checkpointing"]["every"]]
+    assert only_gradient_run == ["elman_T1_s0"]
+
+
+def test_merge_is_deep_and_leaves_inputs_alone():
+    base = {"a": {"b": 1, "c": [1]}, "d": 2}
+    over = {"a": {"b": 3}, "e": {"f": 4}}
+    out = merge(base, over)
+    assert out == {"a": {"b": 3, "c": [1]}, "d": 2, "e": {"f": 4}}
+    out["a"]["c"].append(2)
+    assert base == {"a": {"b": 1, "c": [1]}, "d": 2} and over == {"a": {"b": 3}, "e": {"f": 4}}

@@ -1,0 +1,44 @@
+"""The paper reproduction: every claim of Karuvally, Sejnowski, Siegelmann, "Hidden Traveling Waves bind Working
+Memory Variables in Recurrent Neural Networks" (ICML 2024) that wave_hf can check, run with wave_hf's own code.
+
+    python -m wave_hf.experiments --out reports/paper            # full run (< 60 min on 2 cores)
+    python -m wave_hf.experiments --quick --out /tmp/paper_quick  # reduced run (what the test suite runs)
+    wave_hf.experiments.main(["--quick", "--out", "/tmp/paper_quick"])
+
+Writes ``OUT/report.md`` (table "quantity | paper or companion-code value | ours | pass", criteria, settings, runs,
+figures, findings), ``OUT/report.json`` (the same rows as data), the figures (PNG, one GIF) and the training runs
+(``OUT/runs``). Every "pass" is computed from the measured value and the criterion printed next to it.
+
+Report sections: 1. exactness without training (Theorem 3.1, generalised Fibonacci, T1..T4 through the TWM with
+"load" / "additive" input and through the LBC model class); 2. spectra of Phi; 3. Elman RNNs trained with the paper's
+protocol: accuracy at horizon 200, eigenvalue count, spectral error; 4. the basis-changed W_hh and the "315" wave;
+5. gradient curves during training; 6. LBC wave-RNN vs Elman vs LSTM; 7. reduced Wave-RNN comparison (copy, adding);
+8. H3's synthetic tasks.
+
+Layout (one job per module):
+
+- ``data/settings.yaml`` (``settings``): run sizes of the ``quick`` and ``full`` modes;
+- ``data/references.yaml`` (``references``): the values each check compares against;
+- ``jobs/*.yaml`` (``jobs``): the training runs, as shipped ``wave_hf.training`` run configs plus overrides;
+- ``runner``: trains the jobs in worker processes (``wave_hf.training.train``), or reuses finished runs;
+- ``checks``: one module per report section, returning rows and findings (``records``);
+- ``report`` (with ``formatting``): report.md and report.json; ``pipeline``: all of it in order; ``cli``: ``main``.
+"""
+
+from .cli import main
+from .pipeline import reproduce
+from .records import Row, RunRecord, SectionResult
+from .references import References, references
+from .settings import Settings, settings_for
+
+__all__ = [
+    "References",
+    "Row",
+    "RunRecord",
+    "SectionResult",
+    "Settings",
+    "main",
+    "references",
+    "reproduce",
+    "settings_for",
+]

@@ -1,0 +1,26 @@
+"""The checks of the reproduction, one module per report section: each returns a ``SectionResult`` (rows with the
+paper's value, ours and the computed verdict, plus findings) and draws its figures.
+
+- ``exactness`` (1) and ``spectra`` (2): no training;
+- ``elman`` (3-5): the Elman RNN with the paper's protocol, its wave basis and gradient curves;
+- ``compare_tasks`` (6): LBC vs Elman vs LSTM on T1..T4;
+- ``wave_rnn`` (7): the reduced Wave-RNN comparison;
+- ``h3`` (8): H3's synthetic language tasks.
+"""
+
+from .compare_tasks import section_compare_tasks
+from .elman import section_elman
+from .exactness import section_exactness
+from .h3 import section_h3
+from .spectra import section_phi_spectra, theory_phis
+from .wave_rnn import section_wave_rnn
+
+__all__ = [
+    "section_compare_tasks",
+    "section_elman",
+    "section_exactness",
+    "section_h3",
+    "section_phi_spectra",
+    "section_wave_rnn",
+    "theory_phis",
+]

@@ -1,0 +1,27 @@
+"""What the check sections share: the T-task sizes and reading a run's evaluation log."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from wave_hf.training.logs import read_csv
+
+from ..records import RunRecord
+
+__all__ = ["D", "S", "TASKS", "eval_log", "first_step"]
+
+D = S = 8  # components and history length of the variable-binding tasks T1..T4
+TASKS = ("T1", "T2", "T3", "T4")
+
+
+def eval_log(record: RunRecord) -> list[dict[str, float]]:
+    """The rows of a finished run's ``logs/eval.csv`` (one per evaluation)."""
+    return read_csv(Path(record.require().output_dir) / "logs" / "eval.csv")
+
+
+def first_step(rows: list[dict[str, float]], key: str, threshold: float, higher: bool = True) -> int | None:
+    """The first logged step whose ``key`` reaches ``threshold`` (>= with ``higher``, else <=); None if none does."""
+    for r in rows:
+        if key in r and (r[key] >= threshold if higher else r[key] <= threshold):
+            return int(r["step"])
+    return None

@@ -1,0 +1,72 @@
+"""The whole reproduction: start the training runs in worker processes, run the checks that need no training
+meanwhile, then the checks on the trained runs, and write the report."""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+from pathlib import Path
+
+from .checks import (
+    section_compare_tasks,
+    section_elman,
+    section_exactness,
+    section_h3,
+    section_phi_spectra,
+    section_wave_rnn,
+    theory_phis,
+)
+from .jobs import build_jobs
+from .records import SectionResult
+from .references import references
+from .report import ReportInputs, write_report
+from .runner import JobPool
+from .settings import Settings
+
+__all__ = ["reproduce"]
+
+
+def _cpu_seconds() -> dict[str, float]:
+    me, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {"main_s": me.ru_utime + me.ru_stime, "workers_s": children.ru_utime + children.ru_stime}
+
+
+def reproduce(mode: str, st: Settings, out: Path, workers: int = 2, reuse_runs: bool = False) -> ReportInputs:
+    """Run the reproduction with settings ``st`` into ``out`` (training runs in ``out/runs``) and write the report.
+
+    Args:
+        mode: "quick" or "full" (printed in the report).
+        workers: training processes at a time (one torch thread each).
+        reuse_runs: reuse finished runs in ``out/runs`` whose run config matches (re-analyse without retraining).
+
+    Returns:
+        What the report holds.
+    """
+    out = Path(out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import torch
+
+    torch.set_num_threads(1)
+    refs = references()
+    jobs = build_jobs(st, out / "runs")
+    print(f"[reproduce] {mode}: {len(jobs)} training runs on {workers} worker(s) -> {out}", flush=True)
+    with JobPool(workers) as pool:
+        pool.submit(jobs, reuse=reuse_runs)
+        result = section_exactness(st, refs)
+        phis = theory_phis()
+        result += section_phi_spectra(phis, refs)
+        print(f"[reproduce] sections 1-2 done ({time.time() - t0:.0f} s); waiting for training", flush=True)
+        runs = pool.records()
+    trained = SectionResult()
+    trained += section_elman(st, refs, runs, jobs, phis, out)
+    trained += section_compare_tasks(st, refs, runs, phis, out)
+    trained += section_wave_rnn(st, refs, runs, out)
+    trained += section_h3(st, refs, runs, jobs, out)
+    result += trained
+    inputs = ReportInputs(mode, st, result.rows, result.findings, runs, time.time() - t0, _cpu_seconds())
+    write_report(inputs, out)
+    print(f"[reproduce] wrote {out / 'report.md'} ({inputs.wall_s:.0f} s)", flush=True)
+    return inputs

@@ -1,0 +1,73 @@
+"""Typed records of the reproduction: a report row, the outcome of one training run, a section's rows and findings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from wave_hf.training import TrainResult
+
+__all__ = ["Row", "RunRecord", "SectionResult"]
+
+
+@dataclass
+class Row:
+    """One line of the report. ``passed`` is None for informational rows (no criterion); ``trained`` marks rows
+    measured on training runs; ``values`` holds the raw numbers behind ``ours`` (written to report.json)."""
+
+    section: str
+    quantity: str
+    reference: str
+    ours: str
+    passed: bool | None
+    criterion: str = ""
+    trained: bool = False
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunRecord:
+    """One training run of the report: its ``TrainResult`` when it finished, else the error that stopped it.
+
+    ``job_s`` is the wall time of the job (for a reused run, the training time it recorded); ``reused`` marks a run
+    found finished in the output folder with the same run config.
+    """
+
+    name: str
+    result: TrainResult | None
+    job_s: float
+    error: str = ""
+    trace: str = ""
+    reused: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.result is not None
+
+    def require(self) -> TrainResult:
+        """The result of a finished run (ValueError for a failed one: check ``ok`` first)."""
+        if self.result is None:
+            raise ValueError(f"run {self.name} failed: {self.error}")
+        return self.result
+
+    def to_dict(self) -> dict[str, Any]:
+        """The run as report.json lists it (no traceback)."""
+        if self.result is None:
+            return {"ok": False, "name": self.name, "error": self.error, "job_s": self.job_s}
+        out = {"ok": True, "name": self.name, **self.result.to_dict(), "job_s": self.job_s}
+        if self.reused:
+            out["reused"] = True
+        return out
+
+
+@dataclass
+class SectionResult:
+    """What a check section produced: report rows and findings (free text explaining a failure or a caveat)."""
+
+    rows: list[Row] = field(default_factory=list)
+    findings: list[str] = field(default_factory=list)
+
+    def __iadd__(self, other: SectionResult) -> SectionResult:
+        self.rows += other.rows
+        self.findings += other.findings
+        return self

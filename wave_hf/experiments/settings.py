@@ -1,0 +1,68 @@
+"""Run sizes of the reproduction (``data/settings.yaml``): ``quick`` for the test suite, ``full`` for the report."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from importlib.resources import files
+from typing import Any
+
+import yaml
+
+__all__ = ["MODES", "Settings", "settings_for"]
+
+MODES = ("quick", "full")
+
+
+@dataclass
+class Settings:
+    """How much the reproduction trains and evaluates (field meanings in ``data/settings.yaml``)."""
+
+    elman_runs: list[tuple[str, int]]
+    elman_steps: int
+    elman_eval_every: int
+    grad_checkpoints: int
+    exact_horizon: int
+    cmp_tasks: list[str]
+    cmp_steps: int
+    lstm_hidden: int
+    copy_delays: list[int]
+    copy_steps: int
+    adding_lengths: list[int]
+    adding_steps: int
+    h3_steps: dict[str, int]
+    h3_hidden: int
+    eval_batches: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (tuples as lists), as report.json and report.md print it."""
+        d = asdict(self)
+        d["elman_runs"] = [list(r) for r in self.elman_runs]
+        return d
+
+
+def _load(mode: str) -> Settings:
+    data = yaml.safe_load(files(__package__).joinpath("data", "settings.yaml").read_text())
+    if mode not in data:
+        raise ValueError(f"unknown mode {mode!r}; expected one of {MODES}")
+    raw = data[mode]
+    names = {f.name for f in fields(Settings)}
+    if set(raw) != names:
+        raise ValueError(f"data/settings.yaml `{mode}`: keys {sorted(set(raw) ^ names)} missing or unknown")
+    raw["elman_runs"] = [(str(task), int(seed)) for task, seed in raw["elman_runs"]]
+    return Settings(**raw)
+
+
+_STEP_FIELDS = ("elman_steps", "cmp_steps", "copy_steps", "adding_steps")
+
+
+def settings_for(mode: str, scale: float = 1.0) -> Settings:
+    """The settings of ``mode`` with every training length multiplied by ``scale`` (at least 10 steps each); the
+    evaluation interval of the Elman runs is kept at most a third of their length (and at least 10)."""
+    if not scale > 0:
+        raise ValueError(f"`scale` must be > 0; got {scale}")
+    st = _load(mode)
+    for name in _STEP_FIELDS:
+        setattr(st, name, max(10, int(round(getattr(st, name) * scale))))
+    st.h3_steps = {task: max(10, int(round(n * scale))) for task, n in st.h3_steps.items()}
+    st.elman_eval_every = max(10, min(st.elman_eval_every, st.elman_steps // 3))
+    return st
