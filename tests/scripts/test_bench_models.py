@@ -3,27 +3,16 @@ fresh-process memory probe reporting a positive number (a smoke test of the scri
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("bench_models", ROOT / "scripts" / "bench_models.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_models"] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+from scripts import bench_models
 
 
 def test_tiny_run_fills_every_column(tmp_path, capsys):
-    bench = load_script()
-    bench.main(["--models", "wave_lbc", "wave_sbc_stream", "llama", "--lengths", "32", "--decode-prompts", "8", "32",
-                "--hidden", "32", "--layers", "1", "--heads", "2", "--vocab", "64", "--history", "4",
-                "--tokens-per-step", "64", "--repeats", "1", "--decode-tokens", "2", "--out", str(tmp_path)])
+    bench_models.main(["--models", "wave_lbc", "wave_sbc_stream", "llama", "--lengths", "32",
+                       "--decode-prompts", "8", "32", "--hidden", "32", "--layers", "1", "--heads", "2",
+                       "--vocab", "64", "--history", "4", "--tokens-per-step", "64", "--repeats", "1",
+                       "--decode-tokens", "2", "--out", str(tmp_path)])
     data = json.loads((tmp_path / "bench_models.json").read_text())
     rows = {(r["model"], r["length"]): r for r in data["rows"]}
     assert set(rows) == {(m, n) for m in ("wave_lbc", "wave_sbc_stream", "llama") for n in (8, 32)}
