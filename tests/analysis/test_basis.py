@@ -10,11 +10,13 @@ from wave_hf.analysis.basis import (
     active_cells,
     grounded_bases,
     krylov_basis,
+    recovery_error,
     structure_energy_fraction,
     structure_mask,
     structure_report,
     with_residual_components,
 )
+from wave_hf.analysis.constructions import embedded_rnn
 from wave_hf.analysis.waves import bitmap_315, wave_frames, wave_shift_score
 
 from .conftest import D, N, S, orthonormal
@@ -22,9 +24,7 @@ from .conftest import D, N, S, orthonormal
 
 def _embed(phi: np.ndarray, psi: np.ndarray):
     """W_hh = Psi Phi Psi^+, W_uh = Psi E_s, W_hy = E_s^T Psi^+ (a wave embedded in a dense RNN, B = C = I)."""
-    pinv = np.linalg.pinv(psi)
-    E_s = np.eye(S * D)[:, -D:]
-    return psi @ phi @ pinv, psi @ E_s, E_s.T @ pinv
+    return embedded_rnn(phi, psi, D)
 
 
 def _column_match(got: np.ndarray, true: np.ndarray) -> float:
@@ -73,6 +73,32 @@ def test_input_grounding_with_a_random_full_rank_basis(phis, rng):
     # unit-norm columns: Psi_rec = Psi diag(1/c), so Psi* W Psi = diag(c) Phi diag(1/c)
     c = np.linalg.norm(psi, axis=0)
     np.testing.assert_allclose(basis.empirical_phi(W), c[:, None] * phi / c[None, :], atol=1e-8)
+
+
+@pytest.mark.parametrize("task", ["T1", "T2", "T3", "T4"])
+def test_input_grounding_recovers_a_known_non_orthonormal_basis(phis, rng, task):
+    """W = P Phi P^+ with a random (not orthonormal) P: the input-grounded basis is P on the active cells, up to the
+    documented ambiguity (column scale and sign). (Psi* W Psi equals Phi on those cells only for T1 or an orthonormal
+    P, tested above: with pruned cells and a non-orthonormal P the dual of the kept columns also sees the dropped
+    ones.)"""
+    phi = phis[task]
+    P = rng.standard_normal((N, S * D)) * rng.uniform(0.2, 5.0, S * D)
+    W, W_uh, _ = embedded_rnn(phi, P, D)
+    basis = grounded_bases(W, S, W_uh=W_uh, phi=phi, ground="input")
+    err = recovery_error(basis, P)
+    assert err["column_mismatch"] < 1e-9 and err["subspace_angle"] < 1e-7
+    # a different basis is told apart
+    other = grounded_bases(embedded_rnn(phi, rng.standard_normal((N, S * D)), D)[0], S, W_uh=W_uh, phi=phi,
+                           ground="input")
+    wrong = recovery_error(other, P)
+    assert wrong["column_mismatch"] > 0.1 and wrong["subspace_angle"] > 0.1
+
+
+def test_embedded_rnn_checks_its_arguments(phis):
+    with pytest.raises(ValueError, match="full column rank"):
+        embedded_rnn(phis["T1"], np.zeros((N, S * D)), D)
+    with pytest.raises(ValueError, match="`P` must have 64 columns"):
+        embedded_rnn(phis["T1"], np.zeros((N, 3)), D)
 
 
 def test_a_wrong_basis_is_detected(phis, rng):

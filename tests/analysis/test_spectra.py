@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -94,6 +96,8 @@ def test_phi_from_boundary_and_model_accessor(phis):
     np.testing.assert_array_equal(phi_from_boundary(task_boundary("T4", D, S)), phis["T4"])
 
     class WithAccessor:
+        config = SimpleNamespace(num_heads=1)
+
         def companion_matrix(self, layer_idx=0, head=0):
             return torch.from_numpy(phis["T3"]).float()
 

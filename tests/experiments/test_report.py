@@ -67,3 +67,21 @@ def test_fmt():
     assert fmt(None) == "-" and fmt(True) == "yes" and fmt(3) == "3"
     assert fmt(1.23456) == "1.235" and fmt(1e-5) == "1.00e-05" and fmt(123456.0) == "1.23e+05"
     assert fmt(float("nan")) == "nan" and fmt("text") == "text"
+
+
+def test_construction_rows_have_their_own_table(tmp_path):
+    from wave_hf.experiments.records import CONSTRUCTION, construction_rows
+
+    rows = [Row("3", "trained claim", "1", "0.5", False, "> 0.9", trained=True),
+            *construction_rows([Row("1", "exact identity", "exact", "0", True, "== 0")])]
+    assert [r.kind for r in rows] == ["reproduction", CONSTRUCTION]
+    inputs = ReportInputs("quick", settings_for("quick"), rows, [], {}, 1.0, {"main_s": 0.0, "workers_s": 0.0})
+    write_report(inputs, tmp_path)
+    md = (tmp_path / "report.md").read_text()
+    summary = md[md.index("## Summary") : md.index("## Construction checks")]
+    constructions = md[md.index("## Construction checks") : md.index("## Criteria")]
+    assert "| 3 | trained claim (t) | 1 | 0.5 | **no** |" in summary and "exact identity" not in summary
+    assert "| 1 | exact identity | exact | 0 | yes |" in constructions and "trained claim" not in constructions
+    assert "0 pass, 1 do not, 0 informational." in summary and "1 pass, 0 do not, 0 informational." in constructions
+    data = json.loads((tmp_path / "report.json").read_text())
+    assert [r["kind"] for r in data["rows"]] == ["reproduction", "construction"]

@@ -33,12 +33,24 @@ def quick_report(tmp_path_factory) -> Path:
 def test_report_structure(quick_report):
     md = (quick_report / "report.md").read_text()
     assert "| # | quantity | paper or companion-code value | ours | pass |" in md
-    for heading in ("## Summary", "## Criteria", "## Settings", "## Runs", "## Figures", "## Findings"):
+    for heading in ("## Summary", "## Construction checks", "## Criteria", "## Settings", "## Runs", "## Figures",
+                    "## Findings"):
         assert heading in md
     data = json.loads((quick_report / "report.json").read_text())
     assert data["mode"] == "quick"
     sections = {r["section"] for r in data["rows"]}
-    assert sections >= {"1", "2", "3", "4", "5", "6", "7", "8"}, sections
+    assert sections >= {"1", "2", "3", "4", "5", "6", "7", "8", "9"}, sections
+    # the construction checks (sections 1, 2, 9) are their own table, after the reproduction evidence
+    kinds = {r["section"]: r["kind"] for r in data["rows"]}
+    assert {s for s, k in kinds.items() if k == "construction"} == {"1", "2", "9"}, kinds
+    assert md.index("## Summary") < md.index("## Construction checks") < md.index("## Criteria")
+    summary = md[md.index("## Summary") : md.index("## Construction checks")]
+    construction_table = md[md.index("## Construction checks") : md.index("## Criteria")]
+    for table, kind in ((summary, "reproduction"), (construction_table, "construction")):
+        table_rows = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| #")]
+        assert len(table_rows) == sum(r["kind"] == kind for r in data["rows"]), kind
+        assert {line.split(" | ")[0][2:] for line in table_rows} == {r["section"] for r in data["rows"]
+                                                                     if r["kind"] == kind}
     for r in data["rows"]:
         assert r["passed"] in (True, False, None)
         mark = "n/a" if r["passed"] is None else ("yes" if r["passed"] else "**no**")
@@ -53,7 +65,18 @@ def test_report_structure(quick_report):
 def test_rows_without_training_pass(quick_report):
     rows = json.loads((quick_report / "report.json").read_text())["rows"]
     untrained = [r for r in rows if not r["trained"]]
-    assert {r["section"] for r in untrained} == {"1", "2"}
-    assert len(untrained) >= 15
+    assert {r["section"] for r in untrained} == {"1", "2", "9"}
+    assert all(r["kind"] == "construction" for r in untrained)
+    assert len(untrained) >= 19
     failed = [r["quantity"] for r in untrained if r["passed"] is not True]
     assert not failed, failed
+
+
+def test_new_claim_rows_and_the_315_control(quick_report):
+    rows = json.loads((quick_report / "report.json").read_text())["rows"]
+    nine = {r["quantity"].split(":")[0].split(" (")[0]: r for r in rows if r["section"] == "9"}
+    assert len(nine) == 4 and all(r["passed"] is True for r in nine.values()), nine
+    wave = [r for r in rows if "'315'" in r["quantity"]]
+    assert len(wave) == 1 and set(wave[0]["values"]) == {"trained", "control"}
+    assert "untrained control" in wave[0]["ours"]
+    assert all(0.0 <= abs(v["shifted"]) <= 1.0 for v in wave[0]["values"].values())

@@ -7,7 +7,10 @@ waves in the hidden state, gradient propagation.
 - ``basis``: readout/input-grounded wave bases with cell pruning, the Krylov wave canonical form, ``Psi* W Psi``.
 - ``waves``: hidden states in wave coordinates, the "315" stimulus, the one-column-per-step shift score.
 - ``twm``: reference TWM simulators (Theorem 3.1; linear TWM with "load" or "additive" input).
-- ``constructions``: the linear LBC model built from a known boundary, and its run from a loaded substrate.
+- ``constructions``: the linear LBC model built from a known boundary, and its run from a loaded substrate; an RNN
+  holding a known wave (``W_hh = P Phi P^+``).
+- ``explicit_models``: the SBC as a loop over an explicit substrate, the LBC's shift + rank-d boundary, H3's shift SSM
+  as an explicit convolution (checks of the model classes).
 - ``gradients``: normalised ||dC/dx(i)|| against the distance i.
 - ``probes``: operators and hidden trajectories of trained models.
 - ``plots`` (imported on demand, needs matplotlib): spectra, heatmaps, wave frames and GIF, gradient and learning
@@ -20,12 +23,20 @@ from .basis import (
     active_cells,
     grounded_bases,
     krylov_basis,
+    recovery_error,
     structure_energy_fraction,
     structure_mask,
     structure_report,
     with_residual_components,
 )
-from .constructions import lbc_from_boundary, lbc_load_rollout
+from .constructions import embedded_rnn, lbc_from_boundary, lbc_load_rollout
+from .explicit_models import (
+    boundary_rank,
+    sbc_substrate_loop,
+    sbc_substrate_rollout,
+    shift_operator,
+    shift_ssm_convolution,
+)
 from .gradients import gradient_propagation
 from .operators import phi_from_boundary, phi_from_model, phi_from_task_operator, task_operator_from_phi
 from .probes import hidden_trajectory, rnn_operators
@@ -46,6 +57,8 @@ __all__ = [
     "SpectralComparison",
     "WaveBasis",
     "active_cells",
+    "boundary_rank",
+    "embedded_rnn",
     "bitmap_315",
     "count_above",
     "count_unit_modulus",
@@ -61,7 +74,12 @@ __all__ = [
     "phi_from_boundary",
     "phi_from_model",
     "phi_from_task_operator",
+    "recovery_error",
     "rnn_operators",
+    "sbc_substrate_loop",
+    "sbc_substrate_rollout",
+    "shift_operator",
+    "shift_ssm_convolution",
     "spectral_comparison",
     "structure_energy_fraction",
     "structure_mask",

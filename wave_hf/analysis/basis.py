@@ -34,6 +34,7 @@ __all__ = [
     "WaveBasis",
     "active_cells",
     "grounded_bases",
+    "recovery_error",
     "krylov_basis",
     "structure_energy_fraction",
     "structure_mask",
@@ -171,6 +172,26 @@ def grounded_bases(
         cells = np.arange(s * d)
     psi = full[:, cells]
     return WaveBasis(psi=psi, psi_dual=np.linalg.pinv(psi), cells=cells, s=s, d=d, grounding=ground)
+
+
+def recovery_error(basis: WaveBasis, P: Any) -> dict[str, float]:
+    """How far a recovered basis is from the known one, up to the ambiguity of the construction: each column is only
+    determined up to scale and sign (the grounded columns are normalised), so compare directions.
+
+    Args:
+        basis: a recovered ``WaveBasis`` (its wave cells are compared). P: (n, s*d) the known basis, all cells.
+
+    Returns:
+        ``column_mismatch``: max over the kept cells of ``1 - |cos|`` between the recovered column and P's column;
+        ``subspace_angle``: the largest principal angle (rad) between their spans; both 0 for an exact recovery.
+    """
+    P = matrix(P, "P", rows=basis.psi.shape[0], cols=basis.s * basis.d)
+    got, true = basis.psi[:, : basis.n_cells], P[:, basis.cells]
+    g, t = _unit_columns(got, "recovery_error"), _unit_columns(true, "recovery_error")
+    mismatch = float(np.max(1 - np.abs(np.sum(g * t, axis=0)))) if basis.n_cells else 0.0
+    qg, qt = np.linalg.qr(got)[0], np.linalg.qr(true)[0]
+    sine = np.linalg.norm(qg - qt @ (qt.T @ qg), 2) if basis.n_cells else 0.0  # sin of the largest angle
+    return {"column_mismatch": max(mismatch, 0.0), "subspace_angle": float(np.arcsin(min(1.0, sine)))}
 
 
 def with_residual_components(basis: WaveBasis, hidden: Any, k: int = 10) -> WaveBasis:

@@ -4,20 +4,44 @@
 residual; write and read maps set to the identity) whose boundary is ``a``, so that it is exactly the linear TWM
 ``vec h(t+1) = Phi vec h(t) + E_s x(t)``, ``y(t) = h_s(t+1)`` with ``Phi = companion_matrix(a)``.
 ``lbc_load_rollout(model, prompt, horizon)`` runs it from Theorem 3.1's initial condition: the substrate loaded with
-the prompt, then autonomous steps (zero input).
+the prompt, then autonomous steps (zero input). ``embedded_rnn(phi, P, d)`` is a dense RNN holding a known wave
+(``W_hh = P Phi P^+``): the known answer of the basis-recovery tools.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 
 from wave_hf.models import WaveCache, WaveLBCConfig, WaveLBCForPrediction
 
-from ._checks import positive_int
+from ._checks import matrix, positive_int, square_matrix
 
-__all__ = ["lbc_from_boundary", "lbc_load_rollout"]
+__all__ = ["embedded_rnn", "lbc_from_boundary", "lbc_load_rollout"]
+
+
+def embedded_rnn(phi: Any, P: Any, d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """An RNN that holds the wave Phi in the basis P: ``W_hh = P Phi P^+``, ``W_uh = P E_s``, ``W_hy = E_s^T P^+``
+    (write into and read from the start column, B = C = I), with ``E_s`` the last d cells.
+
+    Args:
+        phi: (s*d, s*d) Phi. P: (n, s*d) basis of full column rank (any, not necessarily orthonormal). d: wave count.
+
+    Returns:
+        ``W_hh`` (n, n), ``W_uh`` (n, d), ``W_hy`` (d, n), float64.
+    """
+    phi = square_matrix(phi, "phi")
+    P = matrix(P, "P", cols=phi.shape[0])
+    d = positive_int(d, "d")
+    if phi.shape[0] % d:
+        raise ValueError(f"`phi` size {phi.shape[0]} is not a multiple of d={d}")
+    if np.linalg.matrix_rank(P) < P.shape[1]:
+        raise ValueError(f"`P` must have full column rank {P.shape[1]}")
+    pinv = np.linalg.pinv(P)
+    E_s = np.eye(phi.shape[0])[:, -d:]
+    return P @ phi @ pinv, P @ E_s, E_s.T @ pinv
 
 
 def lbc_from_boundary(boundary: Any) -> WaveLBCForPrediction:

@@ -50,10 +50,28 @@ def task_operator_from_phi(phi: Any, d: int) -> np.ndarray:
     return phi[(s - 1) * d :, :].T.copy() if s else np.zeros((0, d))
 
 
-def phi_from_model(model: Any, **kwargs: Any) -> np.ndarray:
-    """Phi of a trained LBC model through its accessor ``companion_matrix(layer_idx=0, head=0)`` (wave_hf's LBC
-    classes; ``kwargs`` are passed on). Returns float64 numpy (s*d, s*d)."""
+def phi_from_model(model: Any, layer_idx: int = 0) -> np.ndarray:
+    """Phi of one layer of an LBC model over ALL its heads: the block-diagonal matrix ``diag(Phi_1, ..., Phi_H)``
+    (float64 numpy, (H*s*d, H*s*d)), head h's block read through the model's accessor
+    ``companion_matrix(layer_idx=layer_idx, head=h)`` (wave_hf's LBC classes).
+
+    The heads are independent substrates of the same layer (none reads another's), so the layer's state update is
+    exactly this block-diagonal operator; its eigenvalues are the union of the heads' eigenvalues. It is the ``phi``
+    of the model's ``wave_operators()`` for a one-layer linear model, but defined for any config (the write and read
+    maps around it are left out). ``H`` is ``model.config.num_heads``.
+    """
     fn = getattr(model, "companion_matrix", None)
     if not callable(fn):
         raise TypeError(f"{type(model).__name__} exposes no Phi accessor (expected a `companion_matrix` method)")
-    return square_matrix(fn(**kwargs), f"{type(model).__name__}.companion_matrix()")
+    num_heads = getattr(getattr(model, "config", None), "num_heads", None)
+    if isinstance(num_heads, bool) or not isinstance(num_heads, int) or num_heads < 1:
+        raise TypeError(f"{type(model).__name__} has no `config.num_heads` (a positive int); got {num_heads!r}")
+    name = f"{type(model).__name__}.companion_matrix"
+    blocks = [square_matrix(fn(layer_idx=layer_idx, head=h), f"{name}(head={h})") for h in range(num_heads)]
+    n = sum(b.shape[0] for b in blocks)
+    phi = np.zeros((n, n))
+    start = 0
+    for b in blocks:
+        phi[start : start + b.shape[0], start : start + b.shape[0]] = b
+        start += b.shape[0]
+    return phi

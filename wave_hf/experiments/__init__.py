@@ -5,15 +5,20 @@ Memory Variables in Recurrent Neural Networks" (ICML 2024) that wave_hf can chec
     python -m wave_hf.experiments --quick --out /tmp/paper_quick  # reduced run (what the test suite runs)
     wave_hf.experiments.main(["--quick", "--out", "/tmp/paper_quick"])
 
-Writes ``OUT/report.md`` (table "quantity | paper or companion-code value | ours | pass", criteria, settings, runs,
-figures, findings), ``OUT/report.json`` (the same rows as data), the figures (PNG, one GIF) and the training runs
+Writes ``OUT/report.md`` (table "quantity | paper or companion-code value | ours | pass" of the reproduction evidence,
+the same table for the construction checks, criteria, settings, runs, figures, findings), ``OUT/report.json`` (the
+same rows as data), the figures (PNG, one GIF) and the training runs
 (``OUT/runs``). Every "pass" is computed from the measured value and the criterion printed next to it.
 
 Report sections: 1. exactness without training (Theorem 3.1, generalised Fibonacci, T1..T4 through the TWM with
 "load" / "additive" input and through the LBC model class); 2. spectra of Phi; 3. Elman RNNs trained with the paper's
 protocol: accuracy at horizon 200, eigenvalue count, spectral error; 4. the basis-changed W_hh and the "315" wave;
 5. gradient curves during training; 6. LBC wave-RNN vs Elman vs LSTM; 7. reduced Wave-RNN comparison (copy, adding);
-8. H3's synthetic tasks.
+8. H3's synthetic tasks; 9. the model classes against the paper's equations written out by hand (the SBC as the loop
+of an attention-only transformer over its substrate, the LBC as a shift plus a rank-d boundary, boundary="none" as
+H3's shift SSM) and the basis recovery on a known embedding. Sections 1, 2 and 9 are construction checks (no
+training, known answers): report.md lists them in their own table and report.json marks them ``"kind":
+"construction"``.
 
 Layout (one job per module):
 

@@ -13,6 +13,7 @@ from .checks import (
     section_elman,
     section_exactness,
     section_h3,
+    section_identities,
     section_phi_spectra,
     section_wave_rnn,
     theory_phis,
@@ -58,7 +59,8 @@ def reproduce(mode: str, st: Settings, out: Path, workers: int = 2, reuse_runs: 
         result = section_exactness(st, refs)
         phis = theory_phis()
         result += section_phi_spectra(phis, refs)
-        print(f"[reproduce] sections 1-2 done ({time.time() - t0:.0f} s); waiting for training", flush=True)
+        constructions = section_identities(phis)
+        print(f"[reproduce] sections 1-2 and 9 done ({time.time() - t0:.0f} s); waiting for training", flush=True)
         runs = pool.records()
     trained = SectionResult()
     trained += section_elman(st, refs, runs, jobs, phis, out)
@@ -66,6 +68,7 @@ def reproduce(mode: str, st: Settings, out: Path, workers: int = 2, reuse_runs: 
     trained += section_wave_rnn(st, refs, runs, out)
     trained += section_h3(st, refs, runs, jobs, out)
     result += trained
+    result += constructions
     inputs = ReportInputs(mode, st, result.rows, result.findings, runs, time.time() - t0, _cpu_seconds())
     write_report(inputs, out)
     print(f"[reproduce] wrote {out / 'report.md'} ({inputs.wall_s:.0f} s)", flush=True)

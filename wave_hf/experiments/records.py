@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from wave_hf.training import TrainResult
 
-__all__ = ["Row", "RunRecord", "SectionResult"]
+__all__ = ["CONSTRUCTION", "REPRODUCTION", "Row", "RunRecord", "SectionResult", "construction_rows"]
+
+REPRODUCTION = "reproduction"
+"""Row kind: evidence for or against a claim of the paper (trained models, the paper's numbers)."""
+CONSTRUCTION = "construction"
+"""Row kind: a check of the code on a construction with a known answer (no training): a unit test of the tools, not
+reproduction evidence; report.md lists these rows in their own table."""
 
 
 @dataclass
 class Row:
     """One line of the report. ``passed`` is None for informational rows (no criterion); ``trained`` marks rows
-    measured on training runs; ``values`` holds the raw numbers behind ``ours`` (written to report.json)."""
+    measured on training runs; ``values`` holds the raw numbers behind ``ours`` (written to report.json); ``kind`` is
+    ``REPRODUCTION`` or ``CONSTRUCTION``."""
 
     section: str
     quantity: str
@@ -23,6 +30,7 @@ class Row:
     criterion: str = ""
     trained: bool = False
     values: dict[str, Any] = field(default_factory=dict)
+    kind: str = REPRODUCTION
 
 
 @dataclass
@@ -71,3 +79,8 @@ class SectionResult:
         self.rows += other.rows
         self.findings += other.findings
         return self
+
+
+def construction_rows(rows: list[Row]) -> list[Row]:
+    """The same rows marked as construction checks."""
+    return [replace(r, kind=CONSTRUCTION) for r in rows]

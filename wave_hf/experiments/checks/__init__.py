@@ -5,13 +5,18 @@ paper's value, ours and the computed verdict, plus findings) and draws its figur
 - ``elman`` (3-5): the Elman RNN with the paper's protocol, its wave basis and gradient curves;
 - ``compare_tasks`` (6): LBC vs Elman vs LSTM on T1..T4;
 - ``wave_rnn`` (7): the reduced Wave-RNN comparison;
-- ``h3`` (8): H3's synthetic language tasks.
+- ``h3`` (8): H3's synthetic language tasks;
+- ``identities`` (9): the model classes and the basis recovery against constructions with a known answer.
+
+Sections 1, 2 and 9 are construction checks (``records.CONSTRUCTION``: unit checks of the code, listed apart from the
+reproduction evidence).
 """
 
 from .compare_tasks import section_compare_tasks
 from .elman import section_elman
 from .exactness import section_exactness
 from .h3 import section_h3
+from .identities import section_identities
 from .spectra import section_phi_spectra, theory_phis
 from .wave_rnn import section_wave_rnn
 
@@ -20,6 +25,7 @@ __all__ = [
     "section_elman",
     "section_exactness",
     "section_h3",
+    "section_identities",
     "section_phi_spectra",
     "section_wave_rnn",
     "theory_phis",

@@ -39,7 +39,6 @@ from .common import TASKS, D, S
 __all__ = ["section_elman"]
 
 
-
 @dataclass
 class _Trained:
     """A finished Elman run, loaded: its test accuracy at horizon 200, seed, model and operators."""
@@ -50,8 +49,20 @@ class _Trained:
     ops: dict[str, np.ndarray]
 
 
-def _basis_rows(task: str, best: _Trained, phi: np.ndarray, out: Path) -> list[Row]:
-    """Section 4 on the best seed: the empirical Phi in the grounded wave basis, and (T1) the '315' wave."""
+def _score_315(model: Any, ops: dict[str, np.ndarray], phi: np.ndarray) -> dict[str, Any]:
+    """The '315' prompt through ``model``, in the readout-grounded wave basis of its own weights: the one-column-
+    per-step shift score (``shifted``, ``static``) over s <= t < s+16, and the frames with their mask."""
+    basis = grounded_bases(ops["W_hh"], S, W_hy=ops["W_hy"], phi=phi)
+    x315 = np.zeros((S + 24, D), dtype=np.float32)
+    x315[:S] = bitmap_315()
+    frames, mask = wave_frames(basis, hidden_trajectory(model, x315))
+    score = wave_shift_score(frames, mask, start=S, stop=S + 16)  # after the prompt is in
+    return {"shifted": float(score["shifted"]), "static": float(score["static"]), "frames": (frames, mask)}
+
+
+def _basis_rows(task: str, best: _Trained, job: dict[str, Any], phi: np.ndarray, out: Path) -> list[Row]:
+    """Section 4 on the best seed: the empirical Phi in the grounded wave basis, and (T1) the '315' wave beside the
+    same score of the untrained model built by ``job`` (the run config of the best seed)."""
     from wave_hf.analysis.plots import plot_phi_heatmap, plot_spectrum_overlay, plot_wave_frames, save_wave_gif
 
     seed, model, ops = best.seed, best.model, best.ops
@@ -78,21 +89,26 @@ def _basis_rows(task: str, best: _Trained, phi: np.ndarray, out: Path) -> list[R
         trained=True, values=rep,
     )]
     if task == "T1":
-        x315 = np.zeros((S + 24, D))
-        x315[:S] = bitmap_315()
-        frames, mask = wave_frames(basis, hidden_trajectory(model, x315.astype(np.float32)))
-        score = wave_shift_score(frames, mask, start=S, stop=S + 16)  # after the prompt is in
+        trained = _score_315(model, ops, phi)
+        control_model = prepare_run(job, check_forward=False).model.eval()  # same architecture and seed, untrained
+        control = _score_315(control_model, rnn_operators(control_model), phi)
+        frames, mask = trained["frames"]
         plot_wave_frames(frames, mask, [4, 5, 6, 7, 14, 15, 16, 17], out / "wave_315_T1.png",
                          f"T1 Elman (seed {seed}): Psi* h(t) for the '315' input")
         save_wave_gif(frames, mask, out / "wave_315_T1.gif", fps=3, title="'315' in wave coordinates")
         rows.append(Row(
             "4",
             "Elman T1: '315' input moves one column per step (corr. of frame t+1 with frame t "
-            "shifted by one column, s <= t < s+16; unshifted in brackets)",
+            "shifted by one column, s <= t < s+16; unshifted in brackets); the same score for the untrained "
+            "model of the same architecture and seed (control)",
             "one column per step, s -> 1 (the paper's figure of the '315' wave in the RNN)",
-            f"{fmt(score['shifted'], 3)} ({fmt(score['static'], 3)})",
-            score["shifted"] > 0.9 and score["shifted"] > score["static"], "shifted > 0.9 and > unshifted",
-            trained=True,
+            f"trained {fmt(trained['shifted'], 3)} ({fmt(trained['static'], 3)}); untrained control "
+            f"{fmt(control['shifted'], 3)} ({fmt(control['static'], 3)})",
+            trained["shifted"] > 0.9 and trained["shifted"] > trained["static"]
+            and trained["shifted"] > control["shifted"],
+            "trained: shifted > 0.9 and > unshifted, and above the untrained control", trained=True,
+            values={k: {"shifted": v["shifted"], "static": v["static"]}
+                    for k, v in (("trained", trained), ("control", control))},
         ))
     return rows
 
@@ -175,7 +191,8 @@ def section_elman(st: Settings, refs: References, runs: dict[str, RunRecord], jo
             f"counts equal and <= {refs.spectral_error_max}", trained=True,
             values={"per_seed": [c.error for c in errs]},
         ))
-        rows4 += _basis_rows(task, max(trained, key=lambda t: t.acc), phis[task], out)
+        best = max(trained, key=lambda t: t.acc)
+        rows4 += _basis_rows(task, best, jobs[f"elman_{task}_s{best.seed}"], phis[task], out)
     result = SectionResult(rows3 + rows4, findings)
     task, seed = job_file("t_tasks")["elman"]["gradient_run"]
     name = f"elman_{task}_s{seed}"

@@ -17,7 +17,7 @@ from wave_hf.analysis import (
 from wave_hf.data import ground_truth, sample_batch, task_boundary, task_operator
 
 from ..formatting import fmt
-from ..records import Row, SectionResult
+from ..records import Row, SectionResult, construction_rows
 from ..references import References
 from ..settings import Settings
 from .common import TASKS, D, S
@@ -102,5 +102,5 @@ def _task_rows(horizon: int) -> list[Row]:
 
 
 def section_exactness(st: Settings, refs: References) -> SectionResult:
-    """The rows of section 1 (no training)."""
-    return SectionResult(_theorem_rows() + _fibonacci_rows(refs) + _task_rows(st.exact_horizon))
+    """The rows of section 1 (no training; construction checks)."""
+    return SectionResult(construction_rows(_theorem_rows() + _fibonacci_rows(refs) + _task_rows(st.exact_horizon)))

@@ -9,7 +9,7 @@ from wave_hf.analysis import count_unit_modulus, cycle_roots, phi_from_task_oper
 from wave_hf.data import task_operator
 
 from ..formatting import fmt
-from ..records import Row, SectionResult
+from ..records import Row, SectionResult, construction_rows
 from ..references import References
 from .common import TASKS, D, S
 
@@ -22,7 +22,7 @@ def theory_phis() -> dict[str, np.ndarray]:
 
 
 def section_phi_spectra(phis: dict[str, np.ndarray], refs: References) -> SectionResult:
-    """The rows of section 2 (no training)."""
+    """The rows of section 2 (no training; construction checks)."""
     rows = []
     for task in TASKS:
         phi, expected = phis[task], refs.phi_counts[task]
@@ -35,4 +35,4 @@ def section_phi_spectra(phis: dict[str, np.ndarray], refs: References) -> Sectio
         rows.append(Row("2", f"{task}: angles vs roots of lambda^L = g for cycles (L,g) = {desc}", "0 rad",
                         f"{fmt(cmp.error)} rad ({cmp.n_first} vs {cmp.n_second})",
                         cmp.counts_equal and cmp.error < 1e-6, "counts equal, error < 1e-6"))
-    return SectionResult(rows)
+    return SectionResult(construction_rows(rows))
