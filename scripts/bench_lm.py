@@ -1,8 +1,10 @@
 """Language-model quality benchmark: at the same budget, is a wave model as good a language model as Llama?
 
 In one run, at matched parameter counts (``scripts.bench_models.build_model``: ~10M parameters by default, byte
-tokenizer, vocabulary 258), WaveLBC, WaveSBC (stream substrate), Llama and GPT-2 (Mamba's torch path and the WaveSBC
-window substrate when named in ``--models``) train on the same corpus at each sequence length of ``--lengths``:
+tokenizer, vocabulary 258), WaveLBC, the LBC/SBC hybrid (``wave_lbc_hybrid``: WaveLBC with two SBC stream-attention
+layers, ``scripts.bench_models.hybrid_attention_layers``), WaveSBC (stream substrate), Llama and GPT-2 (Mamba's torch
+path and the WaveSBC window substrate when named in ``--models``) train on the same corpus at each sequence length of
+``--lengths``:
 
 - same data: the packed rows of ``wave_hf.data.load_corpus`` at block size L, drawn in one seeded permutation of
   the training rows per epoch shared by every model (``wave_hf.training.corpora.CorpusSource``), the same
@@ -26,7 +28,7 @@ window substrate when named in ``--models``) train on the same corpus at each se
   final run (plus 3 early points, ``Budget``) against the tokens seen and the training seconds (evaluation time
   excluded); each sweep trial is evaluated at its end.
 
-Budget of the default run on 2 cores: 2 lengths x 4 models x (3 x 1.5 + 5) minutes = 76 minutes of training, plus
+Budget of the default run on 2 cores: 2 lengths x 5 models x (3 x 1 + 5) minutes = 80 minutes of training, plus
 the evaluations (9 per final run, 1 per trial, each a forward pass over ``--val-tokens`` tokens) and the packing of
 the corpus at each length (once; cached): about 90 minutes. Models run one after another on ``--threads`` threads.
 
@@ -59,17 +61,19 @@ import torch
 from scripts.bench_models import MODELS, Size, build_model, machine, n_params
 from wave_hf.training.tasks import row_local_positions
 
-DEFAULT_MODELS = ["wave_lbc", "wave_sbc_stream", "llama", "gpt2"]
+DEFAULT_MODELS = ["wave_lbc", "wave_lbc_hybrid", "wave_sbc_stream", "llama", "gpt2"]
 
 # Learning-rate grids: each a factor of 2 either side of a rate known to train the family well.
 # - Attention transformers (Llama, GPT-2, and the WaveSBC substrates, whose boundary is self-attention): 2e-3, the
 #   geometric middle of 1e-3 (nanoGPT's rate for its 10.7M-parameter character-level model) and 3e-3 (the shipped
 #   Llama recall config, wave_hf/training/configs/train/mqar_llama.yaml).
-# - WaveLBC: 3e-3, the rate of the shipped WaveLBC configs (mqar_lbc.yaml, associative_recall_lbc.yaml).
+# - WaveLBC and its hybrid with SBC attention layers: 3e-3, the rate of the shipped WaveLBC configs (mqar_lbc.yaml,
+#   associative_recall_lbc.yaml); the hybrid is mostly WaveLBC layers.
 # - Mamba: 3e-3, the Mamba paper's rule (5x GPT-3's rate for its size, 6e-4 at 125M) at ~10M parameters.
 # The sweep's short budget may favour a higher rate than the final run's would; the JSON keeps every trial.
 LR_GRIDS: dict[str, list[float]] = {
     "wave_lbc": [1.5e-3, 3e-3, 6e-3],
+    "wave_lbc_hybrid": [1.5e-3, 3e-3, 6e-3],
     "wave_sbc_window": [1e-3, 2e-3, 4e-3],
     "wave_sbc_stream": [1e-3, 2e-3, 4e-3],
     "llama": [1e-3, 2e-3, 4e-3],
@@ -492,7 +496,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--models", nargs="+", default=DEFAULT_MODELS, choices=MODELS)
     p.add_argument("--lengths", nargs="+", type=int, default=[512, 2048])
     p.add_argument("--minutes", type=float, default=5.0, help="training time of each final run")
-    p.add_argument("--sweep-minutes", type=float, default=1.5, help="training time of each learning-rate trial")
+    p.add_argument("--sweep-minutes", type=float, default=1.0, help="training time of each learning-rate trial")
     p.add_argument("--lrs", nargs="+", metavar="[MODEL=]LR[,LR...]",
                    help="learning rates: for every model, or per model (MODEL=a,b,c); default LR_GRIDS")
     p.add_argument("--max-steps", type=int, help="train every run exactly this many steps instead of a time budget")

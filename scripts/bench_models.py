@@ -1,7 +1,9 @@
 """Model-level benchmark: wave_hf models against the models users would pick instead, side by side in one run.
 
-For WaveLBCForCausalLM, WaveSBCForCausalLM (window and stream substrates) and, from transformers, LlamaForCausalLM
-(sdpa), MambaForCausalLM (its torch path on CPU) and GPT2LMHeadModel (dropout 0), at matched parameter counts:
+For WaveLBCForCausalLM (also as the LBC/SBC hybrid ``wave_lbc_hybrid``: two of its layers SBC stream attention,
+``hybrid_attention_layers``), WaveSBCForCausalLM (window and stream substrates) and, from transformers,
+LlamaForCausalLM (sdpa), MambaForCausalLM (its torch path on CPU) and GPT2LMHeadModel (dropout 0), at matched
+parameter counts:
 
 - training throughput (tokens/s of forward + backward + AdamW step, ``--tokens-per-step`` tokens per step) at the
   ``--lengths`` and the peak memory of a training step (CPU: peak-RSS growth in a fresh process; GPU: peak allocated);
@@ -59,6 +61,13 @@ class Size:
     history: int = 64  # S for the wave models
 
 
+def hybrid_attention_layers(num_layers: int) -> list[int]:
+    """The attention layers of ``wave_lbc_hybrid``: two, as in H3's hybrid, the last layer of each half of the stack
+    (2 and 5 of 6 layers, 3 and 7 of 8); below 4 layers only the last one, so that most layers stay wave layers (a
+    one-layer stack is then all attention)."""
+    return [num_layers // 2 - 1, num_layers - 1] if num_layers >= 4 else [num_layers - 1]
+
+
 def build_model(name: str, size: Size, max_len: int) -> torch.nn.Module:
     from transformers import (
         AutoConfig,
@@ -70,11 +79,13 @@ def build_model(name: str, size: Size, max_len: int) -> torch.nn.Module:
 
     h, n, V = size.hidden, size.layers, size.vocab
     mlp = int(2.7 * h) // 8 * 8  # Llama's SwiGLU width, for every gated MLP
-    if name == "wave_lbc":
+    if name in ("wave_lbc", "wave_lbc_hybrid"):
+        # the hybrid's attention layers: size.heads heads (as WaveSBC and Llama), window S = size.history
+        hybrid = dict(attention_layers=hybrid_attention_layers(n), attention_heads=size.heads)
         cfg = AutoConfig.for_model(
             "wave_lbc", vocab_size=V, hidden_size=h, num_hidden_layers=n, num_heads=h // 16, head_dim=16,
             history_length=size.history, boundary="diagonal", readout="fir", gating="qkv", use_mlp=True,
-            intermediate_size=mlp, tie_word_embeddings=True,
+            intermediate_size=mlp, tie_word_embeddings=True, **(hybrid if name == "wave_lbc_hybrid" else {}),
         )
     elif name in ("wave_sbc_window", "wave_sbc_stream"):
         cfg = AutoConfig.for_model(
@@ -101,7 +112,7 @@ def build_model(name: str, size: Size, max_len: int) -> torch.nn.Module:
     return AutoModelForCausalLM.from_config(cfg)
 
 
-MODELS = ["wave_lbc", "wave_sbc_window", "wave_sbc_stream", "llama", "mamba", "gpt2"]
+MODELS = ["wave_lbc", "wave_lbc_hybrid", "wave_sbc_window", "wave_sbc_stream", "llama", "mamba", "gpt2"]
 
 
 def n_params(model: torch.nn.Module) -> int:

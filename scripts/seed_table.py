@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from wave_hf.training import train
+from wave_hf.training.tasks import LOWER_IS_BETTER
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -31,9 +32,15 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
+def reached(value: float, metric: str, target: float) -> bool:
+    """Whether a test metric reached the target (at most the target for losses, at least it for accuracies)."""
+    return value <= target if metric in LOWER_IS_BETTER else value >= target
+
+
 def markdown(config: str, rows: list[dict], metric: str, target: float) -> str:
+    goal = f"{'<=' if metric in LOWER_IS_BETTER else '>='} {target}"
     lines = [
-        f"Seed table: `{config}`, test {metric} (target {target})",
+        f"Seed table: `{config}`, test {metric} (target {goal})",
         "",
         f"| seed | steps | stop reason | test {metric} | wall s |",
         "|---|---|---|---|---|",
@@ -41,10 +48,10 @@ def markdown(config: str, rows: list[dict], metric: str, target: float) -> str:
     for r in rows:
         cells = [r["seed"], r["steps"], r["stop_reason"], f"{r['test_metric']:.6f}", f"{r['wall_s']:.1f}"]
         lines.append("| " + " | ".join(map(str, cells)) + " |")
-    reached = sum(r["test_metric"] >= target for r in rows)
+    count = sum(reached(r["test_metric"], metric, target) for r in rows)
     slowest = max(r["wall_s"] for r in rows)
     machine = f"{torch.get_num_threads()} torch threads, {platform.machine()}, {platform.python_version()}"
-    lines += ["", f"{reached} of {len(rows)} seeds reach {metric} >= {target}; the slowest run took {slowest:.1f} s "
+    lines += ["", f"{count} of {len(rows)} seeds reach {metric} {goal}; the slowest run took {slowest:.1f} s "
               f"({machine})."]
     return "\n".join(lines) + "\n"
 
@@ -53,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", required=True, help="run config path or shipped name")
     parser.add_argument("--seeds", default="0-9", help="e.g. 0-9 or 0,3,5")
-    parser.add_argument("--target", type=float, default=0.999, help="the test metric a seed must reach")
+    parser.add_argument("--target", type=float, default=0.999,
+                        help="the test metric a seed must reach (a maximum for losses such as mse, bits_per_byte)")
     parser.add_argument("--out", type=Path, default=Path("reports/seed_table"), help="where the table is written")
     parser.add_argument("--runs", type=Path, default=Path("runs/seed_table"), help="the runs' output folders")
     args, overrides = parser.parse_known_args(argv)

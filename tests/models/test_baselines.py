@@ -217,17 +217,15 @@ def test_token_embeddings_follow_the_reference_init():
     ],
 )
 def test_the_trainer_builds_the_model_configs(model_file, dataset, params):
-    """configs/models/*.yaml of the baselines load through the project trainer (sizes filled from the dataset)."""
-    from pathlib import Path
-
+    """The shipped model configs of the baselines (by name) load through the project trainer (sizes filled from the
+    dataset)."""
     from wave_hf.training import prepare_run
 
-    root = Path(__file__).resolve().parents[2]
     cfg = {
         "name": "t",
         "output_dir": "unused",
         "steps": 1,
-        "model": {"file": str(root / "configs/models" / model_file)},
+        "model": {"file": model_file.removesuffix(".yaml")},
         "dataset": {"name": dataset, "params": params},
     }
     run = prepare_run(cfg)  # builds the model and runs one forward on training and evaluation rows

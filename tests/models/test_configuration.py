@@ -36,7 +36,7 @@ def _imports(path: Path) -> set[str]:
 def test_configuration_files_import_no_torch():
     assert len(CONFIG_FILES) >= 5, CONFIG_FILES
     allowed_roots = {"__future__", "typing", "collections", "math", "dataclasses", "os", "transformers", "wave_hf"}
-    # remote_code (imported inside WaveBaseConfig.save_pretrained) reads sources with ast: stdlib and transformers only
+    # remote_code is imported inside WaveBaseConfig.save_pretrained (torch-free: see the test below)
     torch_free = {"wave_hf.layers.options", "wave_hf.models.configuration_utils", "wave_hf.models.remote_code"}
     for path in CONFIG_FILES:
         for module in _imports(path):
@@ -46,6 +46,12 @@ def test_configuration_files_import_no_torch():
                     path.name, module)
             if module.startswith("transformers"):
                 assert module == "transformers", (path.name, module)
+
+
+def test_the_bundle_writer_imports_only_the_standard_library_and_transformers():
+    # WaveBaseConfig.save_pretrained imports it, so a configuration stays torch-free
+    roots = {m.split(".")[0] for m in _imports(PACKAGE / "models" / "remote_code.py")}
+    assert roots - set(sys.stdlib_module_names) == {"transformers"}, roots
 
 
 def test_configurations_build_with_torch_unavailable():

@@ -310,3 +310,28 @@ def test_import_rewriting_rules():
     ]:
         with pytest.raises(ValueError, match=message):
             _rewrite("wave_hf.ops.scan", statement)
+
+
+def test_config_push_uploads_the_bundle_with_the_config(tmp_path, monkeypatch):
+    """``config.save_pretrained(dir, push_to_hub=True)`` (and so ``config.push_to_hub``) uploads the code files and
+    the ``auto_map`` with the config, never a config whose code is missing (the upload is captured, no network)."""
+    import transformers.utils.hub as hf_hub_utils
+
+    uploaded = {}
+
+    def capture(self, working_dir, repo_id, files_timestamps, **kwargs):
+        uploaded["repo_id"] = repo_id
+        uploaded["files"] = sorted(os.listdir(working_dir))
+        uploaded["auto_map"] = json.loads(Path(working_dir, "config.json").read_text()).get("auto_map")
+
+    monkeypatch.setattr(hf_hub_utils, "hf_api", lambda: type("Api", (), {
+        "create_repo": staticmethod(lambda repo_id, **kw: type("Repo", (), {"repo_id": repo_id})())})())
+    monkeypatch.setattr(hf_hub_utils, "create_and_tag_model_card",
+                        lambda *a, **k: type("Card", (), {"save": lambda self, path: None})())
+    monkeypatch.setattr(hf_hub_utils.PushToHubMixin, "_upload_modified_files", capture)
+    config = wave_hf.WaveLBCConfig(vocab_size=16, hidden_size=16, num_heads=2, head_dim=8, num_hidden_layers=1)
+    config.save_pretrained(tmp_path / "cfg", push_to_hub=True, repo_id="user/tiny")
+    assert uploaded["repo_id"] == "user/tiny"
+    assert {"config.json", "configuration_wave_lbc.py", "modeling_wave_lbc.py"} <= set(uploaded["files"])
+    assert uploaded["auto_map"]["AutoModelForCausalLM"] == "modeling_wave_lbc.WaveLBCForCausalLM"
+    assert (tmp_path / "cfg" / "modeling_wave_lbc.py").is_file()  # the local folder has the bundle too

@@ -35,6 +35,8 @@ TINY = dict(
 )
 # settings that change which modules a family builds: each value gets its own checkpoint
 VARIANTS = {"substrate_mode": ("window", "stream"), "gating": ("qkv", "none")}
+# further checkpoints of one family, beyond the product of VARIANTS: the LBC stack with an SBC attention layer
+EXTRA_VARIANTS = {"wave_lbc": [(("attention_layers", (1,)),)]}
 SEQ = 7
 
 
@@ -66,7 +68,7 @@ def cases() -> list[Case]:
         for field, values in VARIANTS.items():
             if field in fields:
                 variants = [(*v, (field, value)) for v in variants for value in values]
-        for variant in variants:
+        for variant in variants + EXTRA_VARIANTS.get(model_type, []):
             for auto in family_classes(config_class):
                 if auto != "AutoConfig":
                     found.append(Case(model_type, variant, auto))
@@ -135,6 +137,8 @@ def test_every_family_and_head_is_covered():
     heads = {c.auto for c in CASES}
     assert {"AutoModel", "AutoModelForCausalLM", "AutoModelForTimeSeriesPrediction"} <= heads
     assert {dict(c.variant).get("substrate_mode") for c in CASES if c.model_type == "wave_sbc"} == {"window", "stream"}
+    hybrid_heads = {c.auto for c in CASES if dict(c.variant).get("attention_layers")}
+    assert {"AutoModel", "AutoModelForCausalLM", "AutoModelForTimeSeriesPrediction"} <= hybrid_heads
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)

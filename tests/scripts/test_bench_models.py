@@ -25,3 +25,20 @@ def test_tiny_run_fills_every_column(tmp_path, capsys):
     assert (tmp_path / "bench_models.png").stat().st_size > 0
     table = capsys.readouterr().out
     assert "| wave_lbc |" in table and "(1.00x)" in table
+
+
+def test_hybrid_has_two_attention_layers_and_a_matched_parameter_count():
+    """wave_lbc_hybrid at the default size: WaveLBC with the last layer of each half SBC stream attention (H3's two
+    attention layers), its parameters within 3% of Llama's and of WaveLBC's at both vocabularies."""
+    from scripts.bench_models import Size, build_model, hybrid_attention_layers, n_params
+
+    assert [hybrid_attention_layers(n) for n in (1, 2, 3, 4, 6, 8)] == [[0], [1], [2], [1, 3], [2, 5], [3, 7]]
+    for vocab in (258, 8192):
+        size = Size(vocab=vocab)
+        hybrid = build_model("wave_lbc_hybrid", size, 64)
+        assert hybrid.config.attention_layers == [2, 5] and hybrid.config.attention_kwargs["num_heads"] == size.heads
+        kinds = ["attention" if block.is_attention else "wave" for block in hybrid.model.layers]
+        assert kinds == ["wave", "wave", "attention", "wave", "wave", "attention"]
+        count = n_params(hybrid)
+        for other in ("llama", "wave_lbc"):
+            assert abs(count / n_params(build_model(other, size, 64)) - 1) < 0.03, (vocab, other)

@@ -51,6 +51,8 @@ def test_corpus_keys_and_defaults(tmp_path):
     ({"corpus": "x", "validation_fraction": 1.0}, r"`dataset.validation_fraction` must be in \[0, 1\); got 1.0"),
     ({"corpus": "x", "block_size": "big"}, r"`dataset.block_size` must be an integer; got 'big'"),
     ({"corpus": "x", "blocksize": 8}, r"unknown key `dataset.blocksize` in `dataset`; valid keys are: .*block_size"),
+    ({"corpus": "x", "include": ""}, r"`dataset.include` patterns must be non-empty; got ''"),
+    ({"corpus": "x", "exclude": []}, r"`dataset.exclude` patterns must be non-empty; got \[\]"),
 ])
 def test_bad_dataset_sections(tmp_path, dataset, message):
     with pytest.raises(RunConfigError, match=message):

@@ -19,8 +19,13 @@ learns the table (initialised to ALiBi: ``b[h, a] = -m_h * a``), ``"alibi"`` kee
 adds nothing (the bare SBC equation). ALiBi slopes: ``m_h = 2^(-8 (h+1) / H)``, h = 0..H-1.
 
 Substrates in caches are kept right-aligned (newest column last, invalid columns on the left); ``shift_substrate``
-pushes new columns in. Padding never enters: callers pass packed rows whose real positions come first
-(``wave_hf.layers.padding``), and an invalid key is never attended to by a valid query.
+pushes new columns in, ``push_stream_substrate`` keeps a layer's key/value substrate. Padding never enters: callers
+pass packed rows whose real positions come first (``wave_hf.layers.padding``), and an invalid key is never attended to
+by a valid query.
+
+``SBCStreamMixer`` is the SBC boundary as a token mixer of a layer stack (the sliding-window stream: each layer
+attends to its own S newest keys and keeps them as its state), with the interface of ``wave_hf.layers.lbc``'s
+``WaveLBCMixer``, so one stack can hold both boundary conditions.
 """
 
 from __future__ import annotations
@@ -32,16 +37,23 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import initialization as init
 
-from .padding import same_document
+from .padding import TokenLayout, document_ids, same_document
 
 __all__ = [
+    "STREAM_STATE_NAMES",
     "SBCAttention",
+    "SBCStreamMixer",
     "alibi_bias",
     "band_mask",
     "banded_attention",
     "banded_attention_weights",
+    "push_stream_substrate",
     "shift_substrate",
+    "weights_in_input_order",
 ]
+
+STREAM_STATE_NAMES = ("key", "value", "key_valid")
+"""A stream layer's state: its S newest keys and values (N, H, S, Dh) and which of those columns are filled (N, S)."""
 
 
 def alibi_bias(num_heads: int, window: int, device=None, dtype=torch.float32) -> torch.Tensor:
@@ -305,3 +317,98 @@ class SBCAttention(nn.Module):
             out = banded_attention(q, k, v, self.window, key_valid, bias, self.scale, doc_ids)
         out = out.transpose(1, 2).reshape(N, q.shape[2], self.num_heads * self.head_dim)
         return self.o_proj(out), (k, v, key_valid), weights
+
+
+def push_stream_substrate(
+    keys: torch.Tensor,
+    values: torch.Tensor,
+    key_valid: torch.Tensor | None,
+    num_new: torch.Tensor | None,
+    window: int,
+    first: bool,
+) -> dict[str, torch.Tensor]:
+    """A stream layer's new state (``STREAM_STATE_NAMES``): the S newest real columns of its keys and values.
+
+    Args:
+        keys, values: (N, H, P + T, Dh) the cached substrate (P = S columns; none on the ``first`` write) followed by
+            the T new columns, as ``SBCAttention`` returns them.
+        key_valid: (N, P + T) bool validity of those columns, or None (all valid).
+        num_new: (N,) real new columns per row (packed rows: real first), or None (all T).
+        window: S.
+        first: no substrate was cached yet: the new columns are pushed into an empty one (S invalid columns).
+
+    Returns:
+        ``{"key", "value"}`` (N, H, S, Dh) and ``"key_valid"`` (N, S) bool, right-aligned (newest last); copies,
+        never views of the inputs.
+    """
+    S = window
+    if first:
+        N, T = keys.shape[0], keys.shape[2]
+        keys, values = F.pad(keys, (0, 0, S, 0)), F.pad(values, (0, 0, S, 0))
+        new_valid = key_valid if key_valid is not None else torch.ones(N, T, dtype=torch.bool, device=keys.device)
+        key_valid = F.pad(new_valid, (S, 0), value=False)
+    return {
+        "key": shift_substrate(keys, num_new, S, dim=2),
+        "value": shift_substrate(values, num_new, S, dim=2),
+        "key_valid": shift_substrate(key_valid, num_new, S, dim=1),
+    }
+
+
+def weights_in_input_order(weights: torch.Tensor, layout: TokenLayout | None, num_prefix: int) -> torch.Tensor:
+    """Attention weights (B, H, T, P + T) of packed rows -> queries and new keys in the input's order (zero rows at
+    padded queries); the P cached columns stay first."""
+    if layout is None or layout.order is None:
+        return weights
+    B, H, T, K = weights.shape
+    inverse = layout.inverse
+    weights = weights * layout.valid[:, None, :, None].to(weights.dtype)
+    weights = weights.gather(2, inverse[:, None, :, None].expand(B, H, T, K))
+    new = weights[..., num_prefix:].gather(3, inverse[:, None, None, :].expand(B, H, T, T))
+    return torch.cat([weights[..., :num_prefix], new], dim=3)
+
+
+class SBCStreamMixer(nn.Module):
+    """The SBC boundary as a token mixer: every position attends to the S newest columns of this layer (itself
+    included) and the layer keeps those S keys/values as its state (the sliding-window stream).
+
+    Same interface as ``WaveLBCMixer``: packed rows and their ``TokenLayout`` in (padding after each row's real
+    tokens; packed documents' starts in ``layout.reset``, never attended across), the state a dict of
+    ``state_names`` (``STREAM_STATE_NAMES``; None before the first call).
+
+    Args:
+        attn: the attention it runs (``SBCAttention``; its window is the substrate's width S). Its parameters are
+            then the mixer's ``attn.q_proj`` ... ``attn.o_proj`` (and ``attn.age_bias``).
+    """
+
+    state_names = STREAM_STATE_NAMES
+
+    def __init__(self, attn: SBCAttention):
+        super().__init__()
+        self.attn = attn
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        layout: TokenLayout | None = None,
+        state: dict[str, torch.Tensor | None] | None = None,
+        output_state: bool = False,
+        output_attentions: bool = False,
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor] | None, torch.Tensor | None]:
+        """hidden_states (B, L, hidden_size) of packed rows -> output (B, L, hidden_size) (unspecified at padded
+        positions), the new state (with ``output_state``, else None) and, with ``output_attentions``, the weights
+        (B, H, L, P + L) over the P cached columns (S, or none without a state) and the L new ones, queries and new
+        keys in the input's order (``weights_in_input_order``), else None."""
+        valid = None if layout is None else layout.valid
+        doc_ids = None if layout is None or layout.reset is None else document_ids(layout.reset)
+        state = state or {}
+        prefix = None if state.get("key") is None else tuple(state[name] for name in STREAM_STATE_NAMES)
+        out, (keys, values, key_valid), weights = self.attn(
+            hidden_states, valid, prefix, False, doc_ids, output_attentions
+        )
+        new_state = None
+        if output_state:
+            num_new = None if valid is None else valid.sum(1)
+            new_state = push_stream_substrate(keys, values, key_valid, num_new, self.attn.window, first=prefix is None)
+        if weights is not None:
+            weights = weights_in_input_order(weights, layout, 0 if prefix is None else prefix[0].shape[2])
+        return out, new_state, weights

@@ -148,13 +148,19 @@ class WaveBaseConfig(PreTrainedConfig):
         """``PreTrainedConfig.save_pretrained``, then the remote-code bundle next to ``config.json``
         (``wave_hf.models.remote_code``: ``auto_map`` and flat ``configuration_*.py`` / ``modeling_*.py`` files), so
         the checkpoint loads with transformers alone. ``PreTrainedModel.save_pretrained`` and ``push_to_hub`` call it.
+        With ``push_to_hub=True`` the push comes after the bundle is written (``repo_id`` and the other keywords go
+        to ``push_to_hub``), so the Hub never gets a config without its code.
         """
-        super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)
+        super().save_pretrained(save_directory)
         try:
             from .remote_code import write_remote_code
         except ImportError:  # running from a checkpoint's bundle without wave_hf: nothing to generate it from
-            return
-        write_remote_code(save_directory, self)
+            pass
+        else:
+            write_remote_code(save_directory, self)
+        if push_to_hub:
+            repo_id = kwargs.pop("repo_id", os.fspath(save_directory).rstrip(os.path.sep).split(os.path.sep)[-1])
+            self.push_to_hub(repo_id, **kwargs)
 
     @property
     def prediction_size(self) -> int:

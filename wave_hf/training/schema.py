@@ -128,7 +128,9 @@ class DatasetConfig:
             value = getattr(self, key)
             if isinstance(value, str):
                 setattr(self, key, [value])
-            _require(value is None or all(value), f"{path}.{key}", f"patterns must be non-empty; got {value!r}")
+            patterns = getattr(self, key)
+            _require(patterns is None or (len(patterns) > 0 and all(patterns)), f"{path}.{key}",
+                     f"patterns must be non-empty; got {value!r}")
         _require(bool(self.tokenizer), f"{path}.tokenizer", "must be `bytes` or a local tokenizer folder/name")
         _require(self.block_size >= 2, f"{path}.block_size", f"must be >= 2; got {self.block_size}")
         _require(0 <= self.validation_fraction < 1, f"{path}.validation_fraction",

@@ -1,21 +1,37 @@
-"""Configuration of the LBC wave-RNN (``model_type = "wave_lbc"``). Torch-free: the choices it checks come from
-``wave_hf.layers.options``."""
+"""Configuration of the LBC wave-RNN (``model_type = "wave_lbc"``), and of its hybrid with SBC attention layers
+(``attention_layers``). Torch-free: the choices it checks come from ``wave_hf.layers.options``."""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
-from wave_hf.layers.options import ACTIVATIONS, BOUNDARY_FORMS, GATINGS, MIN_MEMORY_HALFLIFE, READOUTS
+from wave_hf.layers.options import (
+    ACTIVATIONS,
+    BOUNDARY_FORMS,
+    GATINGS,
+    MIN_MEMORY_HALFLIFE,
+    POSITION_ENCODINGS,
+    READOUTS,
+)
 from wave_hf.models.configuration_utils import WaveBaseConfig, check_bool, check_choice, check_float, check_int
 
 __all__ = ["WaveLBCConfig"]
 
+_LBC_STATE = ("substrate",)
+_GATED_LBC_STATE = ("substrate", "memory")
+_ATTENTION_STATE = ("key", "value", "key_valid")  # wave_hf.layers.sbc.STREAM_STATE_NAMES (checked by the tests)
+
 
 class WaveLBCConfig(WaveBaseConfig):
-    """A stack of LBC wave blocks (``wave_hf.layers.lbc.WaveLBCMixer``), H3-style.
+    """A stack of LBC wave blocks (``wave_hf.layers.lbc.WaveLBCMixer``), H3-style, optionally with a few SBC
+    attention layers (the hybrid: the paper's two boundary conditions in one model, as H3's best model kept two
+    attention layers among its SSM layers).
 
     Each block is ``h = h + mixer(norm(h))`` followed, with ``use_mlp``, by ``h = h + mlp(norm(h))``; a final norm
-    closes the stack. Fields beyond ``WaveBaseConfig``:
+    closes the stack. The mixer is the LBC wave mixer, or at the layers listed in ``attention_layers`` the SBC
+    boundary in its stream form (``wave_hf.layers.sbc.SBCStreamMixer``: softmax attention over the layer's own
+    ``attention_window`` newest positions, as ``WaveSBCConfig(substrate_mode="stream")``); norms, residuals and the MLP
+    are the same in both kinds of block. Fields beyond ``WaveBaseConfig``:
 
     Args:
         num_heads: H, independent wave substrates per layer (``num_attention_heads`` is accepted as another name for
@@ -46,6 +62,15 @@ class WaveLBCConfig(WaveBaseConfig):
             "normal" (N(0, initializer_range)) or "identity" (B = C = I, the write and read of the paper's
             Theorem 3.1 construction: x_t is loaded into the start column and read back from it; needs
             input_size == hidden_size == output_size).
+        attention_layers: indices (0-based, unique, each in [0, num_hidden_layers)) of the layers whose mixer is SBC
+            stream attention instead of the LBC wave; None or [] for none (the plain LBC stack).
+        attention_heads: heads of the attention layers; None means ``num_heads``.
+        attention_head_dim: size per attention head; None means ``hidden_size // attention_heads`` (which must then
+            divide).
+        attention_window: S of the attention layers (each position attends to its layer's S newest positions,
+            itself included); None means ``history_length``.
+        attention_position_encoding: the attention's bias over the age of a column, one of
+            ``wave_hf.layers.options.POSITION_ENCODINGS`` (default "age_bias", as ``WaveSBCConfig``).
     """
 
     model_type: ClassVar[str] = "wave_lbc"
@@ -69,6 +94,11 @@ class WaveLBCConfig(WaveBaseConfig):
     memory_halflife_min: float = 8.0
     memory_halflife_max: float = 512.0
     value_init: str = "normal"
+    attention_layers: list[int] | None = None
+    attention_heads: int | None = None
+    attention_head_dim: int | None = None
+    attention_window: int | None = None
+    attention_position_encoding: str = "age_bias"
 
     def validate(self) -> None:
         super().validate()
@@ -102,12 +132,58 @@ class WaveLBCConfig(WaveBaseConfig):
             raise ValueError(
                 f"{name}: `value_init='identity'` needs input_size == hidden_size == output_size; got {sizes}"
             )
+        self._validate_attention(name)
+
+    def _validate_attention(self, name: str) -> None:
+        layers = self.attention_layers
+        if layers is not None:
+            if not isinstance(layers, (list, tuple)) or any(isinstance(i, bool) or not isinstance(i, int)
+                                                            for i in layers):
+                raise ValueError(f"{name}: `attention_layers` must be a list of layer indices (int) or None; "
+                                 f"got {layers!r}")
+            outside = [i for i in layers if not 0 <= i < self.num_hidden_layers]
+            if outside:
+                raise ValueError(f"{name}: `attention_layers` must lie in [0, num_hidden_layers="
+                                 f"{self.num_hidden_layers}); got {outside} in {list(layers)}")
+            repeated = sorted({i for i in layers if list(layers).count(i) > 1})
+            if repeated:
+                raise ValueError(f"{name}: `attention_layers` must be unique; {repeated} repeated in {list(layers)}")
+            self.attention_layers = list(layers)  # a tuple becomes the list that config.json holds
+        check_int(name, "attention_heads", self.attention_heads, optional=True)
+        check_int(name, "attention_head_dim", self.attention_head_dim, optional=True)
+        check_int(name, "attention_window", self.attention_window, optional=True)
+        check_choice(name, "attention_position_encoding", self.attention_position_encoding, POSITION_ENCODINGS)
+        heads = self.attention_heads or self.num_heads
+        if layers and self.attention_head_dim is None and self.hidden_size % heads != 0:
+            raise ValueError(
+                f"{name}: `hidden_size` ({self.hidden_size}) must be divisible by the attention heads ({heads}: "
+                "`attention_heads`, or `num_heads` when it is None) unless `attention_head_dim` is given"
+            )
 
     @property
     def mlp_size(self) -> int:
         return self.intermediate_size if self.intermediate_size is not None else 4 * self.hidden_size
 
+    def is_attention_layer(self, layer_idx: int) -> bool:
+        """Whether layer ``layer_idx``'s mixer is SBC stream attention (``attention_layers``)."""
+        return layer_idx in (self.attention_layers or ())
+
+    @property
+    def attention_kwargs(self) -> dict[str, int | str]:
+        """The arguments of the attention layers' ``wave_hf.layers.sbc.SBCAttention``, defaults resolved:
+        ``hidden_size``, ``num_heads``, ``head_dim``, ``window`` and ``position_encoding``."""
+        heads = self.attention_heads or self.num_heads
+        return {
+            "hidden_size": self.hidden_size,
+            "num_heads": heads,
+            "head_dim": self.attention_head_dim or self.hidden_size // heads,
+            "window": self.attention_window or self.history_length,
+            "position_encoding": self.attention_position_encoding,
+        }
+
     def cache_state_names(self) -> list[tuple[str, ...]]:
-        names = ("substrate", "memory") if self.gating == "qkv" else ("substrate",)
-        return [names] * self.num_hidden_layers
+        """Per layer: the LBC substrate (and the gating memory), or for an attention layer its key/value substrate:
+        ``key``, ``value`` (B, H, S, head_dim) and ``key_valid`` (B, S) bool, the S newest columns right-aligned."""
+        lbc = _GATED_LBC_STATE if self.gating == "qkv" else _LBC_STATE
+        return [_ATTENTION_STATE if self.is_attention_layer(i) else lbc for i in range(self.num_hidden_layers)]
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from transformers import GenerationMixin
 from transformers.modeling_layers import GradientCheckpointingLayer
@@ -40,7 +39,7 @@ from transformers.utils.generic import can_return_tuple
 
 from wave_hf.layers.common import MLP, RMSNorm
 from wave_hf.layers.padding import TokenLayout, document_ids, pack_tokens, unpack_tokens
-from wave_hf.layers.sbc import SBCAttention, shift_substrate
+from wave_hf.layers.sbc import SBCAttention, push_stream_substrate, shift_substrate, weights_in_input_order
 from wave_hf.models.cache import WaveCache
 from wave_hf.models.heads import WaveForCausalLMBase, WaveForPredictionBase
 from wave_hf.models.modeling_utils import WavePreTrainedModel, hidden_states_output
@@ -118,18 +117,10 @@ class WaveSBCBlock(GradientCheckpointingLayer):
 
     def _write_substrate(self, cache: WaveCache, keys: torch.Tensor, values: torch.Tensor,
                          key_valid: torch.Tensor | None, valid: torch.Tensor | None, first: bool) -> None:
-        """Keep the S newest real columns of (cached prefix +) new keys/values; on the ``first`` write the prefix is
-        an empty substrate of S invalid columns."""
-        S = self.window
-        if first:
-            N, T = keys.shape[0], keys.shape[2]
-            keys, values = F.pad(keys, (0, 0, S, 0)), F.pad(values, (0, 0, S, 0))
-            new_valid = key_valid if key_valid is not None else torch.ones(N, T, dtype=torch.bool, device=keys.device)
-            key_valid = F.pad(new_valid, (S, 0), value=False)
+        """Keep the S newest real columns of (cached prefix +) new keys/values (``push_stream_substrate``)."""
         num_new = valid.sum(1) if valid is not None else None
-        cache.set_state(self.layer_idx, "key", shift_substrate(keys, num_new, S, dim=2))
-        cache.set_state(self.layer_idx, "value", shift_substrate(values, num_new, S, dim=2))
-        cache.set_state(self.layer_idx, "key_valid", shift_substrate(key_valid, num_new, S, dim=1))
+        for name, value in push_stream_substrate(keys, values, key_valid, num_new, self.window, first).items():
+            cache.set_state(self.layer_idx, name, value)
 
 
 class WaveSBCModel(WavePreTrainedModel):
@@ -186,7 +177,7 @@ class WaveSBCModel(WavePreTrainedModel):
             hidden = per_layer[-1]
         hidden = unpack_tokens(self.norm(hidden), layout)
         all_hidden = hidden_states_output(per_layer, hidden, layout) if output_hidden_states else None
-        attentions = tuple(_weights_in_input_order(w, layout, num_prefix) for w in weights) if output_attentions \
+        attentions = tuple(weights_in_input_order(w, layout, num_prefix) for w in weights) if output_attentions \
             else None
         return BaseModelOutputWithPast(last_hidden_state=hidden, cache=cache, hidden_states=all_hidden,
                                        attentions=attentions)
@@ -247,19 +238,6 @@ class WaveSBCModel(WavePreTrainedModel):
             cache.set_state(0, "window", shift_substrate(ext, valid.sum(1), S, dim=1))
             cache.set_state(0, "window_valid", shift_substrate(ext_valid, valid.sum(1), S, dim=1))
         return per_layer[-1], per_layer, layer_weights, num_prefix
-
-
-def _weights_in_input_order(weights: torch.Tensor, layout: TokenLayout | None, num_prefix: int) -> torch.Tensor:
-    """Attention weights (B, H, T, P + T) of packed rows -> queries and new keys in the input's order (zero rows at
-    padded queries)."""
-    if layout is None or layout.order is None:
-        return weights
-    B, H, T, K = weights.shape
-    inverse = layout.inverse
-    weights = weights * layout.valid[:, None, :, None].to(weights.dtype)
-    weights = weights.gather(2, inverse[:, None, :, None].expand(B, H, T, K))
-    new = weights[..., num_prefix:].gather(3, inverse[:, None, None, :].expand(B, H, T, T))
-    return torch.cat([weights[..., :num_prefix], new], dim=3)
 
 
 class WaveSBCForCausalLM(WaveForCausalLMBase, GenerationMixin):
