@@ -106,12 +106,10 @@ class ByteTokenizer:
     Stateless: every instance is equal to every other.
     """
 
-    name = "bytes"
     vocab_size = VOCAB_SIZE
     pad_token_id = PAD_ID
     eos_token_id = EOS_ID
     bos_token_id = None
-    special_ids = {"pad": PAD_ID, "eos": EOS_ID}
 
     def encode(self, text: str) -> list[int]:
         """The UTF-8 bytes of ``text`` as ids (no special ids added)."""

@@ -3,7 +3,6 @@ meanwhile, then the checks on the trained runs, and write the report."""
 
 from __future__ import annotations
 
-import os
 import resource
 import time
 from pathlib import Path
@@ -22,7 +21,7 @@ from .jobs import build_jobs
 from .records import SectionResult
 from .references import references
 from .report import ReportInputs, write_report
-from .runner import JobPool
+from .runner import JobPool, one_thread
 from .settings import Settings
 
 __all__ = ["reproduce"]
@@ -47,10 +46,7 @@ def reproduce(mode: str, st: Settings, out: Path, workers: int = 2, reuse_runs: 
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    import torch
-
-    torch.set_num_threads(1)
+    one_thread()
     refs = references()
     jobs = build_jobs(st, out / "runs")
     print(f"[reproduce] {mode}: {len(jobs)} training runs on {workers} worker(s) -> {out}", flush=True)

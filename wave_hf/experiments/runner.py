@@ -18,10 +18,11 @@ from wave_hf.training.loading import load_train_result
 
 from .records import RunRecord
 
-__all__ = ["JobPool", "finished_run", "train_job"]
+__all__ = ["JobPool", "finished_run", "one_thread", "train_job"]
 
 
-def _worker_init() -> None:
+def one_thread() -> None:
+    """Every training process of the reproduction (the driver and each pool worker) computes on one thread."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import torch
 
@@ -56,7 +57,7 @@ class JobPool:
 
     def __init__(self, workers: int):
         self._pool = ProcessPoolExecutor(max_workers=max(1, workers), mp_context=get_context("spawn"),
-                                         initializer=_worker_init)
+                                         initializer=one_thread)
         self._pending: dict[str, RunRecord | Future] = {}
 
     def __enter__(self) -> JobPool:

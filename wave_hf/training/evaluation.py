@@ -141,7 +141,7 @@ def evaluate(
         return evaluate_batches(model, task, corpus, params=None, batches=math.ceil(n / batch_size),
                                 batch_size=batch_size, seed=None)
     if max_rows is not None:
-        raise RunConfigError("evaluate: `max_rows` only applies to a corpus split (a datasets.Dataset)")
+        raise ValueError("evaluate: `max_rows` only applies to a corpus split (a datasets.Dataset)")
     if isinstance(dataset, str):
         spec: dict[str, Any] = {"name": dataset, "source": source}
     elif isinstance(dataset, DatasetConfig):

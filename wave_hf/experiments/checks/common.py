@@ -25,3 +25,13 @@ def first_step(rows: list[dict[str, float]], key: str, threshold: float, higher:
         if key in r and (r[key] >= threshold if higher else r[key] <= threshold):
             return int(r["step"])
     return None
+
+
+def finished(runs: dict[str, RunRecord], name: str, findings: list[str]):
+    """The run ``name``'s ``TrainResult`` and its evaluation log, or None after noting in ``findings`` that it failed
+    (a failed run becomes a finding of the report, never an exception)."""
+    record = runs[name]
+    if not record.ok:
+        findings.append(f"{name} failed: {record.error}")
+        return None
+    return record.require(), eval_log(record)

@@ -10,7 +10,7 @@ from ..formatting import fmt
 from ..records import Row, RunRecord, SectionResult
 from ..references import References
 from ..settings import Settings
-from .common import eval_log
+from .common import finished
 
 __all__ = ["section_h3"]
 
@@ -31,11 +31,10 @@ def section_h3(st: Settings, refs: References, runs: dict[str, RunRecord], jobs:
     result, curves, missed = SectionResult(), {}, []
     for task in st.h3_steps:
         for kind, (label, ref_name) in _MODELS.items():
-            record = runs[f"{task}_{kind}"]
-            if not record.ok:
-                result.findings.append(f"{task}_{kind} failed: {record.error}")
+            done = finished(runs, f"{task}_{kind}", result.findings)
+            if done is None:
                 continue
-            res, ev = record.require(), eval_log(record)
+            res, ev = done
             curves[f"{task} {kind}"] = ([r["step"] for r in ev], [r["token_accuracy"] for r in ev])
             acc = 100 * float(res.test_metrics["token_accuracy"])
             ref = refs.h3_table[task].get(ref_name) if ref_name else None

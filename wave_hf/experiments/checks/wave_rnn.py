@@ -9,7 +9,7 @@ from ..formatting import fmt
 from ..records import Row, RunRecord, SectionResult
 from ..references import References
 from ..settings import Settings
-from .common import eval_log, first_step
+from .common import finished, first_step
 
 __all__ = ["section_wave_rnn"]
 
@@ -21,11 +21,10 @@ def _copy_rows(st: Settings, refs: References, runs: dict[str, RunRecord], curve
     for delay in st.copy_delays:
         got = {}
         for kind in _KINDS:
-            record = runs[f"copy{delay}_{kind}"]
-            if not record.ok:
-                result.findings.append(f"copy{delay}_{kind} failed: {record.error}")
+            done = finished(runs, f"copy{delay}_{kind}", result.findings)
+            if done is None:
                 continue
-            res, ev = record.require(), eval_log(record)
+            res, ev = done
             curves[f"copy T={delay} {kind}"] = ([r["step"] for r in ev], [max(r["loss"], 1e-12) for r in ev])
             got[kind] = (float(res.test_metrics["loss"]), float(res.test_metrics["token_accuracy"]),
                          first_step(ev, "token_accuracy", 0.99), res.steps)
@@ -46,11 +45,10 @@ def _adding_rows(st: Settings, refs: References, runs: dict[str, RunRecord], cur
     for length in st.adding_lengths:
         got = {}
         for kind in _KINDS:
-            record = runs[f"adding{length}_{kind}"]
-            if not record.ok:
-                result.findings.append(f"adding{length}_{kind} failed: {record.error}")
+            done = finished(runs, f"adding{length}_{kind}", result.findings)
+            if done is None:
                 continue
-            res, ev = record.require(), eval_log(record)
+            res, ev = done
             curves[f"adding T={length} {kind}"] = ([r["step"] for r in ev], [max(r["mse"], 1e-12) for r in ev])
             got[kind] = (float(res.test_metrics["mse"]), first_step(ev, "mse", 5e-2, higher=False), res.steps)
         ref = refs.wrnn_adding.get(length, {})
