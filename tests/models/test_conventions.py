@@ -39,6 +39,8 @@ def lstm_config(**kw) -> bl.LSTMConfig:
 
 FAMILIES = {  # name -> (config factory, Model, ForCausalLM, ForPrediction)
     "lbc": (lbc_config, wave_lbc.WaveLBCModel, wave_lbc.WaveLBCForCausalLM, wave_lbc.WaveLBCForPrediction),
+    "lbc_hybrid": (lambda **kw: lbc_config(attention_layers=[1], **kw), wave_lbc.WaveLBCModel,
+                   wave_lbc.WaveLBCForCausalLM, wave_lbc.WaveLBCForPrediction),
     "sbc_window": (lambda **kw: sbc_config("window", **kw), wave_sbc.WaveSBCModel, wave_sbc.WaveSBCForCausalLM,
                    wave_sbc.WaveSBCForPrediction),
     "sbc_stream": (lambda **kw: sbc_config("stream", **kw), wave_sbc.WaveSBCModel, wave_sbc.WaveSBCForCausalLM,
@@ -248,7 +250,7 @@ def test_cache_keeps_copies_not_views_of_the_prompt(family):
     assert sizes[0] == sizes[1] > 0, sizes
 
 
-@pytest.mark.parametrize("family", ["lbc", "sbc_stream"])
+@pytest.mark.parametrize("family", ["lbc", "lbc_hybrid", "sbc_stream"])
 def test_peft_lora_train_save_load_merge(family, tmp_path):
     peft = pytest.importorskip("peft")
     model_type = FAMILIES[family][0]().model_type
