@@ -23,7 +23,7 @@ import torch
 from .corpora import CorpusSource
 from .modeling import takes_position_ids
 from .objectives import NUM_TOTALS, compute_stats, metric_value
-from .schema import DatasetConfig, EvaluationConfig, RunConfigError, parse_section
+from .schema import DatasetConfig, EvaluationConfig, parse_section
 from .tasks import CORPUS_COLUMNS, TOKEN_COLUMNS, BatchSource, TaskSpec, get_task, model_inputs, slice_batch
 
 __all__ = ["evaluate", "evaluate_batches"]
