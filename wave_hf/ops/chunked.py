@@ -17,13 +17,15 @@ channels; transposed copies in and out are the only reshuffles of the data.
 Packed rows (``reset``, ``wave_hf.ops.resets``) keep this structure, and no output reads another document, not even
 through rounding: a document that starts at step j > 0 of a chunk gets its rows in that chunk from the chunk's
 Toeplitz map applied to the window of inputs from its start (one batched matmul for all such starts; the map is
-causal, so the window's later documents do not reach them), written over the chunk's response; the hand-off reads
-only the entering values of the chunk's first document and passes on only the tail values before the chunk's first
-start (``lti.propagate_states`` masks); the entering history's response is then written over again by the rows of
-the starts. The adjoint does the same in reverse time, where a document "starts" at its last position. The lag
-correlations (the gradients of a and of the FIR taps, sums over all documents) subtract their cross-document pairs,
-which all lie within S steps after a start; the FIR readout's first S outputs after a start, and its adjoint's last
-S values before one, are read again from their own document.
+causal, so the window's later documents do not reach them), written over the chunk's response; the hand-off carries
+only the history values each chunk's first document reads (zero before its start), and across a chunk that holds a
+start it carries only that chunk's own tail values (``_hand_off_masks``: one product per chunk, no masks inside the
+sequential loop of ``lti.propagate_states`` where no start cuts it); the entering history's response is then
+written over again by the rows of the starts. The adjoint does the same in reverse time, where a document "starts"
+at its last position. The lag correlations (the gradients of a and of the FIR taps, sums over all documents)
+subtract their cross-document pairs, which all lie within S steps after a start, as one more block per start
+(``lag_correlation``); the FIR readout's first S outputs after a start, and its adjoint's last S values before one,
+are read again from their own document.
 
 ``chunked_fir_forward`` / ``chunked_fir_backward`` add the FIR readout y_t = sum_{j<S} f_j z_{t-j} in the same
 layout: per chunk one more matmul by a banded Toeplitz matrix plus one by the history each chunk enters with (a
@@ -115,21 +117,23 @@ def _scan_to_time(sigma: torch.Tensor, padded_length: int, reverse: bool) -> tor
 
 
 def _hand_off_masks(starts: torch.Tensor, T: int, S: int, W: int, reverse: bool, dtype: torch.dtype):
-    """The masks of ``lti.propagate_states`` for the chunks in scan order, each (n, 1, B, S*W): keep (a tail value
-    of chunk c follows no start in chunk c) and reads (a value of the history entering chunk c lies in the document
-    of the chunk's first step). Rows of the tails and histories are in time order (reversed scan order if
-    ``reverse``)."""
+    """The hand-off of packed rows, chunks in scan order: reads (n, 1, B, S*W), a value of the history entering chunk
+    c lies in the document of the chunk's first step (rows in time order: reversed scan order if ``reverse``), and
+    keep (n-1, 1, B, 1), no document starts from step 0 of chunk c to step 0 of chunk c+1.
+
+    The history each chunk reads, R'[c] = reads[c] * R[c], then follows R'[c+1] = reads[c+1] * tails[c] +
+    keep[c] * (M @ R'[c]) (``lti.propagate_states``): when chunk c holds a start, the entering values reach only the
+    tail values before its first start, and chunk c+1 reads only those after its last one.
+    """
     B, Lp = starts.shape
     n = Lp // T
-    keep = (starts.view(B, n, T).cumsum(2) == 0)[:, :, T - S :]  # scan positions T-S .. T-1 of each chunk
     first = doc_starts(starts)[:, ::T]  # (B, n): document of each chunk's first step
     before = torch.arange(0, Lp, T, device=starts.device)[:, None] - S + torch.arange(S, device=starts.device)
     reads = before[None] >= first[:, :, None]  # (B, n, S): scan positions c*T - S + i
-    out = []
-    for mask in (keep, reads):
-        mask = mask.flip(2) if reverse else mask
-        out.append(mask.permute(1, 0, 2).repeat_interleave(W, 2)[:, None].to(dtype))
-    return out[0], out[1]
+    reads = reads.flip(2) if reverse else reads
+    holds = starts.view(B, n, T).any(2)
+    keep = ~(holds[:, :-1] | starts[:, T::T])  # (B, n-1)
+    return reads.permute(1, 0, 2).repeat_interleave(W, 2)[:, None].to(dtype), keep.T[:, None, :, None].to(dtype)
 
 
 def _gather_rows(flat: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
@@ -145,10 +149,19 @@ def _write_rows(flat: torch.Tensor, rows: torch.Tensor, values: torch.Tensor) ->
     flat.view(C, -1).scatter_(1, index, values.reshape(C, -1))
 
 
+def _valid_rows(rows: torch.Tensor, values: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The entries of windows that ``_write_rows`` writes: rows (R, K), values (C, R*K, W) (or (C, R, K, W)) and valid
+    (R, K) bool -> (rows (M,), values (C, M, W)); an ``index_select`` (faster on CPU than a boolean mask)."""
+    pick = valid.view(-1).nonzero().squeeze(1)
+    C, W = values.shape[0], values.shape[-1]
+    return rows.reshape(-1)[pick], values.reshape(C, -1, W).index_select(1, pick)
+
+
 def _document_heads(xflat: torch.Tensor, toe: torch.Tensor, starts: torch.Tensor, T: int, reverse: bool):
     """The exact zero-history response of each document that starts inside a chunk (scan step j > 0), over its rows
-    in that chunk: the chunk's Toeplitz map applied to the window of x from the start, which reads no other document
-    (the map is causal). xflat: (C, B*Lp, W); toe: (C, T*W, T*W) in time order; starts: (B, Lp) in scan order.
+    in that chunk: the chunk's Toeplitz map applied to the window of x from the start (in time order: to the
+    start, if ``reverse``), which reads no other document (the map is causal, anti-causal if ``reverse``).
+    xflat: (C, B*Lp, W); toe: (C, T*W, T*W) in time order; starts: (B, Lp) in scan order.
     Returns (rows of xflat (M,), values (C, M, W)) or None when no document starts inside a chunk.
     """
     C, _, W = xflat.shape
@@ -160,12 +173,15 @@ def _document_heads(xflat: torch.Tensor, toe: torch.Tensor, starts: torch.Tensor
         return None
     b, sigma, length, j = b[inner], sigma[inner], length[inner], j[inner]
     steps = torch.arange(T, device=b.device)
-    rows = b[:, None] * Lp + _scan_to_time((sigma[:, None] + steps).clamp(max=Lp - 1), Lp, reverse)
-    window = _gather_rows(xflat, rows).view(C, -1, T * W)
-    toe_scan = toe.view(C, T, W, T, W).flip(1).flip(3).reshape(C, T * W, T * W) if reverse else toe
-    response = torch.bmm(window, toe_scan.transpose(1, 2)).view(C, -1, W)
-    valid = (steps < torch.minimum(T - j, length)[:, None]).view(-1).nonzero().squeeze(1)
-    return rows.view(-1)[valid], response.index_select(1, valid)
+    rows_in_chunk = torch.minimum(T - j, length)[:, None]
+    if reverse:  # the window in time order ends at the document's last step (toe is anti-causal)
+        first = _scan_to_time(sigma, Lp, reverse) - (T - 1)
+        valid = steps >= T - rows_in_chunk
+    else:
+        first, valid = sigma, steps < rows_in_chunk
+    rows = b[:, None] * Lp + (first[:, None] + steps).clamp(0, Lp - 1)
+    response = torch.bmm(_gather_rows(xflat, rows).view(C, -1, T * W), toe.transpose(1, 2)).view(C, -1, W)
+    return _valid_rows(rows, response, valid)
 
 
 def scan_channel_major(
@@ -180,9 +196,9 @@ def scan_channel_major(
     x: (C, B, Lp, W) with Lp a multiple of ``chunk_length``; a_blk: (C, S, W, W) in x's dtype; hist: the S values
     before the sequence, chronological (B, S, C, W), or None for zeros (always None for ``reverse``: the adjoint
     starts from zeros after the end, and the zero padding at the end keeps it zero there); reset: (B, L) bool document
-    starts or None. Returns z (C, B, Lp, W) and the S values entering each chunk (the true values, not cut at
-    document starts), (C, B*n, S*W) with row b*n + c for chunk c of row b (chronological, in scan order), or None
-    when no chunk has a history (one chunk, no ``hist``).
+    starts or None. Returns z (C, B, Lp, W) and the S values entering each chunk as its first document reads them
+    (zero before that document's start), (C, B*n, S*W) with row b*n + c for chunk c of row b (chronological, in scan
+    order), or None when no chunk has a history (one chunk, no ``hist``).
     """
     C, B, Lp, W = x.shape
     S = a_blk.shape[1]
@@ -196,23 +212,23 @@ def scan_channel_major(
         heads = _document_heads(x.view(C, B * Lp, W), toe, starts, T, reverse)
         if heads is not None:
             _write_rows(y.view(C, B * Lp, W), *heads)
-        keep, reads = _hand_off_masks(starts, T, S, W, reverse, y.dtype)
+        reads, keep = _hand_off_masks(starts, T, S, W, reverse, y.dtype)
     if n == 1 and hist is None:
         return y.view(C, B, Lp, W), None
     # rows of a chunk that form the history of the next chunk in scan order: its last S steps (first S if reverse)
     edge = slice(0, S * W) if reverse else slice((T - S) * W, T * W)
     chunks = y.view(C, B, n, T * W)
     tails = chunks[:, :, 1:, edge].flip(2) if reverse else chunks[:, :, :-1, edge]  # (C, B, n-1, S*W), scan order
-    R = lti.propagate_states(
-        tails.permute(2, 0, 1, 3).contiguous(), phi[:, edge], None if hist is None else lti.rows(hist), keep,
-        None if reads is None else reads[:-1],
-    )[:n]  # (n, C, B, S*W): history entering chunk c, in scan order
-
-    def time_rows(R: torch.Tensor) -> torch.Tensor:  # -> (C, B*n, S*W), chunks in time order
-        return (R.flip(0) if reverse else R).permute(1, 2, 0, 3).reshape(C, B * n, S * W)
-
-    entering = time_rows(R)
-    y.baddbmm_(entering if reads is None else time_rows(R * reads), phi.transpose(1, 2))
+    tails = tails.permute(2, 0, 1, 3)
+    r0 = None if hist is None else lti.rows(hist)
+    if reads is None:
+        tails = tails.contiguous()
+    else:  # each chunk's history as its first document reads it (``_hand_off_masks``)
+        tails = tails * reads[1:]
+        r0 = None if r0 is None else r0 * reads[0]
+    R = lti.propagate_states(tails, phi[:, edge], r0, keep)  # (n, C, B, S*W): history read by chunk c, scan order
+    entering = (R.flip(0) if reverse else R).permute(1, 2, 0, 3).reshape(C, B * n, S * W)  # chunks in time order
+    y.baddbmm_(entering, phi.transpose(1, 2))
     if heads is not None:  # the rows from a chunk's first start on do not read the entering history
         _write_rows(y.view(C, B * Lp, W), *heads)
     return y.view(C, B, Lp, W), entering
@@ -240,27 +256,17 @@ def _after_start(g: torch.Tensor, b: torch.Tensor, p: torch.Tensor, length: torc
     return _gather_rows(g.reshape(C, B * Lp, W), rows).view(C, -1, S, W) * (steps < length[:, None])[None, :, :, None]
 
 
-def cross_document_lags(
-    g: torch.Tensor, z: torch.Tensor, hist: torch.Tensor | None, reset: torch.Tensor, S: int, first_lag: int = 1
-) -> torch.Tensor:
-    """The part of ``lag_correlation`` from pairs (t, t - k) in different documents, to subtract: (C, S, W, W).
+def _lag_diagonals(P: torch.Tensor, S: int, first_lag: int) -> torch.Tensor:
+    """sum_m P[:, m, :, m + S - k, :] for the S lags k = first_lag .. first_lag + S - 1: (C, S, W, W).
 
-    Such a pair has t = p + i in the first S steps of a document starting at p and t - k = p - S + h before it, so it
-    is entry (i, h) of sum over starts of g_after^T z_before, for the lag k = i + S - h.
+    P: contiguous (C, I, W, J, W) with J >= I + S - first_lag and first_lag in {0, 1}. Each lag is a block diagonal
+    of P, read through one strided view (no gather).
     """
-    C = g.shape[0]
-    W = g.shape[-1]
-    b, p, length = start_list(reset)
-    products = torch.bmm(
-        _after_start(g, b, p, length, S).reshape(C, -1, S * W).transpose(1, 2),
-        _history_before(z, hist, b, p, S).reshape(C, -1, S * W),
-    ).view(C, S, W, S, W)
-    i = torch.arange(S, device=g.device)[:, None]
-    lag = torch.arange(first_lag, first_lag + S, device=g.device)[None, :]
-    h = i + S - lag
-    ok = (h >= 0) & (h < S)
-    picked = products[:, i, :, h.clamp(0, S - 1), :] * ok[:, :, None, None, None]  # (S, S, C, W, W)
-    return picked.sum(0).transpose(0, 1)
+    C, I, W, J, _ = P.shape
+    sc, sm, sw = P.stride()[:3]
+    # [c, d, m] = P[c, m, :, m + 1 - first_lag + d, :], d = S - 1 - (k - first_lag)
+    view = P.as_strided((C, S, I, W, W), (sc, W, sm + W, sw, 1), P.storage_offset() + (1 - first_lag) * W)
+    return view.sum(2).flip(1)
 
 
 def lag_correlation(
@@ -280,8 +286,9 @@ def lag_correlation(
     T); P = sum over blocks of g_block^T [last S values before the block; z_block], and lag k is the sum of P along
     its block diagonal of offset S - k. The "before" part pairs each block with the tail of the previous one through
     one matmul over the flattened (batch, block) rows; the pairs that cross a batch row are then swapped for the
-    initial history. With ``reset`` (B, L), the pairs across a document start are left out
-    (``cross_document_lags``).
+    initial history. With ``reset`` (B, L), the pairs across a document start are left out: they all lie within S
+    steps of a start, and the first S values of g after each start times the S values of z before it are subtracted
+    from the "before" part, as one more block per start.
     """
     C, B, Lp, W = g.shape
     Tc = T if T == S else 1 << (S - 1).bit_length()
@@ -294,11 +301,14 @@ def lag_correlation(
     before.baddbmm_(firsts[:, :, 1:], Z.view(C, B, nb, Tc * W)[:, :-1, nb - 1, tail], alpha=-1)
     if hist is not None:
         before.baddbmm_(firsts, hist.permute(2, 0, 1, 3).reshape(C, B, S * W))
-    P = torch.cat([before, body], dim=-1).view(C, Tc, W, S + Tc, W)
-    m = torch.arange(Tc, device=g.device)[:, None]
-    k = torch.arange(first_lag, first_lag + S, device=g.device)[None, :]
-    out = P[:, m, :, m + S - k, :].sum(0).transpose(0, 1)
-    return out if reset is None else out - cross_document_lags(g, z, hist, reset, S, first_lag)
+    if reset is not None:  # minus the pairs across a document start p: t = p + i, t - k = p - S + h (i, h < S)
+        b, p, length = start_list(reset)
+        before[:, : S * W].baddbmm_(
+            _after_start(g, b, p, length, S).reshape(C, -1, S * W).transpose(1, 2),
+            _history_before(z, hist, b, p, S).reshape(C, -1, S * W),
+            alpha=-1,
+        )
+    return _lag_diagonals(torch.cat([before, body], dim=-1).view(C, Tc, W, S + Tc, W), S, first_lag)
 
 
 def final_history(z: torch.Tensor, hist: torch.Tensor | None, S: int, reset: torch.Tensor | None) -> torch.Tensor:
@@ -443,7 +453,7 @@ def chunked_fir_forward(
         steps = torch.arange(S, device=p.device)
         valid = steps < length[:, None]
         rows = b[:, None] * Lp + p[:, None] + steps
-        _write_rows(y.view(C, B * Lp, W), rows[valid], head[:, valid])
+        _write_rows(y.view(C, B * Lp, W), *_valid_rows(rows, head, valid))
     y = from_channel_major(y.view(C, B, Lp, W), L, u.dtype).view(B, L, H, D)
     z = from_channel_major(zc, L, u.dtype).view(B, L, H, D) if output_waves else u.new_empty(0)
     return y, z, zc
@@ -494,7 +504,7 @@ def chunked_fir_backward(
         window = window.view(C, -1, S * W) * (before >= 0).repeat_interleave(W, 1)
         tail = torch.bmm(window, lower[:, : S * W, : S * W]).view(C, -1, S, W)
         valid = (before >= 0) & (before >= previous[:, None])
-        _write_rows(dz.view(C, B * Lp, W), (b[:, None] * Lp + before)[valid], tail[:, valid])
+        _write_rows(dz.view(C, B * Lp, W), *_valid_rows(b[:, None] * Lp + before, tail, valid))
     if grad_z is not None:
         dz[:, :, :L] += grad_z.reshape(B, L, C, W).permute(2, 0, 1, 3)
     g, grad_a, grad_hist = _adjoint(dz, zc, a_blk, hist, T, direct, initial_state is not None, reset)

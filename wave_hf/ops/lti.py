@@ -77,21 +77,15 @@ def transition(a_blk: torch.Tensor, steps: int) -> torch.Tensor:
 
 
 def propagate_states(
-    tails: torch.Tensor,
-    M: torch.Tensor,
-    r0: torch.Tensor | None,
-    keep: torch.Tensor | None = None,
-    reads: torch.Tensor | None = None,
+    tails: torch.Tensor, M: torch.Tensor, r0: torch.Tensor | None, keep: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """Sequential hand-off between chunks: R[0] = r0, R[c+1] = tails[c] + keep[c] * (M @ (reads[c] * R[c])), on row
-    vectors.
+    """Sequential hand-off between chunks: R[0] = r0, R[c+1] = tails[c] + keep[c] * (M @ R[c]), on row vectors.
 
-    tails: (n, C, B, S*W) zero-history tails of chunks 0..n-1; M: (C, S*W, S*W); r0: (C, B, S*W) or None (zeros).
-    Document starts of packed rows (None: no starts): reads (n, 1, B, S*W) is zero on the values of R[c] that lie
-    before the document of chunk c's first step, keep (n, 1, B, S*W or 1) zero on the tail values of chunk c that
-    follow a start in it. Returns R (n+1, C, B, S*W), R[c] being the history entering chunk c (the true values).
-    Row vectors times M^T: with B = 1 these batched matrix-vector products are 3x faster on CPU than M times column
-    vectors.
+    tails: (n, C, B, S*W) zero-history tails of chunks 0..n-1; M: (C, S*W, S*W); r0: (C, B, S*W) or None (zeros);
+    keep: (n, 1, B, 1), zero where a document start of a packed row cuts the hand-off from chunk c to c+1, or None
+    (all ones). Returns R (n+1, C, B, S*W), R[c] being the history entering chunk c. Row vectors times M^T: with
+    B = 1 these batched matrix-vector products are 3x faster on CPU than M times column vectors. The chunks where
+    every row keeps its history (known with one host sync) take one ``baddbmm`` as without ``keep``.
     """
     n = tails.shape[0]
     R = tails.new_empty(n + 1, *tails.shape[1:])
@@ -100,16 +94,13 @@ def propagate_states(
     else:
         R[0].copy_(r0)
     M_t = M.transpose(1, 2).contiguous()
-    if keep is None:
-        for c in range(n):
-            torch.baddbmm(tails[c], R[c], M_t, out=R[c + 1])
-        return R
-    read, moved = torch.empty_like(R[0]), torch.empty_like(R[0])
+    cut = [False] * n if keep is None else (keep.flatten(1) == 0).any(1).tolist()
+    read = torch.empty_like(R[0])
     for c in range(n):
-        if reads is not None:
-            torch.mul(R[c], reads[c], out=read)
-        torch.bmm(R[c] if reads is None else read, M_t, out=moved)
-        torch.addcmul(tails[c], keep[c], moved, out=R[c + 1])
+        if cut[c]:
+            torch.baddbmm(tails[c], torch.mul(R[c], keep[c], out=read), M_t, out=R[c + 1])
+        else:
+            torch.baddbmm(tails[c], R[c], M_t, out=R[c + 1])
     return R
 
 

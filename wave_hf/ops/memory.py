@@ -188,9 +188,8 @@ def _chunked(q, k, v, log_decay, initial_memory, output_final_state, lengths, sc
     else:  # document ids (count of starts so far) per position, and per chunk the id it enters with
         doc = torch.cat([reset, reset.new_zeros(B, n * c - L)], 1).cumsum(1).view(B, n, c)
         entering_doc = doc[:, :, :1] - reset[:, ::c, None].long()  # (B, n, 1)
-        causal = torch.ones(c, c, dtype=torch.bool, device=q.device).tril_()
-        # one pass, as tril_ (a fill, not a product: the pairs above the diagonal may hold lambda^-(c-1) = inf)
-        scores.masked_fill_(~((doc[:, :, :, None] == doc[:, :, None, :]) & causal)[:, None], 0.0)
+        # tril_ first (the pairs above the diagonal may hold lambda^-(c-1) = inf), then a product by the finite rest
+        scores.tril_().mul_((doc[:, :, :, None] == doc[:, :, None, :]).to(dtype)[:, None])
         k_half = k_half * (doc == doc[:, :, -1:])[:, None, :, :, None]  # only the chunk's last document stays
         q_read = q_half * (doc == entering_doc)[:, None, :, :, None]  # the entering memory is read before a start
         hand_off = hand_off * (doc[:, :, -1] == entering_doc[:, :, 0])[:, None, :, None, None]
