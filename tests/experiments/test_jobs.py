@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
-from wave_hf.experiments.jobs import build_jobs, merge
+from wave_hf.experiments.jobs import build_jobs, job_file, merge
 from wave_hf.experiments.settings import settings_for
 from wave_hf.training import load_run_config
 from wave_hf.training.modeling import resolve_model_fields
+from wave_hf.training.resources import shipped_model_config, shipped_run_config
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +25,7 @@ def test_quick_jobs_names_order_and_outputs(quick_jobs):
     assert list(jobs) == [
         "elman_T1_s0", "induction_head_lbc_h3", "induction_head_lbc_shift", "lbc_T1", "lstm_T1", "copy10_wrnn",
         "copy10_irnn", "copy10_lbc", "adding30_wrnn", "adding30_irnn", "adding30_lbc", "induction_head_sbc",
-        "induction_head_llama",
+        "induction_head_llama", "main_s0", "main_s1",
     ]
     for name, cfg in jobs.items():
         assert cfg["name"] == name and Path(cfg["output_dir"]) == runs / name
@@ -58,11 +60,28 @@ def test_full_jobs_cover_every_task_and_seed(tmp_path):
     st = settings_for("full")
     jobs = build_jobs(st, tmp_path)
     assert len(jobs) == len(st.elman_runs) + 2 * len(st.cmp_tasks) + 3 * (len(st.copy_delays)
-                                                                           + len(st.adding_lengths)) + 4 * 2
+                                                                           + len(st.adding_lengths)) + 4 * 2 + 10
+    assert [n for n in jobs if n.startswith("main_")] == [f"main_s{s}" for s in range(10)]
     assert [n for n in jobs][: len(st.elman_runs)] == [f"elman_{t}_s{s}" for t, s in st.elman_runs]
     assert {jobs[f"elman_{t}_s{s}"]["dataset"]["params"]["task"] for t, s in st.elman_runs} == set(st.cmp_tasks)
     only_gradient_run = [n for n, c in jobs.items() if n.startswith("elman_") and c["checkpointing"]["every"]]
     assert only_gradient_run == ["elman_T1_s0"]
+
+
+def test_main_jobs_are_the_shipped_recipe_but_for_seed_output_and_logging(quick_jobs):
+    runs, jobs = quick_jobs
+    recipe = yaml.safe_load(shipped_run_config("t1_lbc").read_text())
+    common = job_file("main_job")["common"]
+    for seed in settings_for("quick").main_seeds:
+        cfg = jobs[f"main_s{seed}"]
+        assert cfg["seed"] == seed and cfg["output_dir"] == str(runs / f"main_s{seed}")
+        assert cfg["logging"] == {**recipe["logging"], **common["logging"]}
+        assert cfg["model"]["file"] == str(shipped_model_config(Path(recipe["model"]["file"]).stem).resolve())
+        assert {k: v for k, v in cfg["model"].items() if k != "file"} == {
+            k: v for k, v in recipe["model"].items() if k != "file"}
+        unchanged = set(recipe) - {"name", "description", "seed", "output_dir", "logging", "model"}
+        assert unchanged >= {"steps", "dataset", "optim", "curriculum", "evaluation"}
+        assert {k: cfg[k] for k in unchanged} == {k: recipe[k] for k in unchanged}
 
 
 def test_merge_is_deep_and_leaves_inputs_alone():

@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from wave_hf.experiments import Row, RunRecord, SectionResult, settings_for
 from wave_hf.experiments.formatting import fmt
+from wave_hf.experiments.records import Table
 from wave_hf.experiments.report import TABLE_HEADER, ReportInputs, write_report
 from wave_hf.training import TrainResult
 
@@ -85,3 +88,29 @@ def test_construction_rows_have_their_own_table(tmp_path):
     assert "0 pass, 1 do not, 0 informational." in summary and "1 pass, 0 do not, 0 informational." in constructions
     data = json.loads((tmp_path / "report.json").read_text())
     assert [r["kind"] for r in data["rows"]] == ["reproduction", "construction"]
+
+
+def test_section_tables_have_their_own_heading_and_go_to_json(tmp_path):
+    table = Table("Main job: seed table", "Two seeds.", ["seed", "test |x|", "stop reason"],
+                  [[0, 0.99987654, "stop at 0.999"], [1, None, "failed"]])
+    part = SectionResult([Row("10", "seeds", "-", "1 of 2", False, ">= 2 of 2", trained=True)], [], [table])
+    result = SectionResult()
+    result += part
+    assert result.tables == [table]
+    inputs = ReportInputs("quick", settings_for("quick"), result.rows, [], {}, 1.0, {"main_s": 0.0, "workers_s": 0.0},
+                          result.tables)
+    write_report(inputs, tmp_path)
+    md = (tmp_path / "report.md").read_text()
+    assert md.index("## Criteria") < md.index("## Main job: seed table") < md.index("## Settings")
+    own = md[md.index("## Main job: seed table") : md.index("## Settings")]
+    assert "Two seeds.\n\n| seed | test \\|x\\| | stop reason |\n|---|---|---|\n" in own
+    assert "| 0 | 0.999877 | stop at 0.999 |" in own and "| 1 | - | failed |" in own
+    data = json.loads((tmp_path / "report.json").read_text())
+    assert data["tables"] == [{"title": "Main job: seed table", "text": "Two seeds.",
+                               "columns": ["seed", "test |x|", "stop reason"],
+                               "rows": [[0, 0.99987654, "stop at 0.999"], [1, None, "failed"]], "digits": 6}]
+
+
+def test_a_table_row_of_the_wrong_width_is_named():
+    with pytest.raises(ValueError, match=r"table 'T': rows \[1\] do not have 2 cells"):
+        Table("T", "", ["a", "b"], [[1, 2], [3]])

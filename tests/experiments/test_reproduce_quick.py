@@ -80,3 +80,22 @@ def test_new_claim_rows_and_the_315_control(quick_report):
     assert len(wave) == 1 and set(wave[0]["values"]) == {"trained", "control"}
     assert "untrained control" in wave[0]["ours"]
     assert all(0.0 <= abs(v["shifted"]) <= 1.0 for v in wave[0]["values"].values())
+
+
+def test_main_job_seeds_pass_and_have_their_table(quick_report):
+    """The main job's recipe stops once solved, so even quick mode runs it to the end: every quick seed passes."""
+    data = json.loads((quick_report / "report.json").read_text())
+    seeds = data["settings"]["main_seeds"]
+    (row,) = [r for r in data["rows"] if r["section"] == "10"]
+    assert row["passed"] is True and row["kind"] == "reproduction", row
+    assert row["values"]["seeds"] == seeds and row["values"]["required"] == len(seeds)
+    assert all(acc >= 0.999 for acc in row["values"]["bit_accuracy"])
+    for seed, acc in zip(seeds, row["values"]["bit_accuracy"]):
+        assert data["runs"][f"main_s{seed}"]["test_metrics"]["bit_accuracy"] == acc
+    (table,) = data["tables"]
+    assert [r[0] for r in table["rows"]] == seeds and [r[2] for r in table["rows"]] == row["values"]["bit_accuracy"]
+    md = (quick_report / "report.md").read_text()
+    own = md[md.index(f"## {table['title']}") : md.index("## Settings")]
+    assert "Deviations from the paper's protocol: B = C = I at the start" in own
+    assert "`optimizer: sgd` with momentum" in own and "instead of the paper's Adam" in own
+    assert len([line for line in own.splitlines() if line.startswith("| ")]) == 1 + len(seeds)

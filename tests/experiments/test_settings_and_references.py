@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from wave_hf.data import cycle_structure
 from wave_hf.experiments import main, references, settings_for
+from wave_hf.experiments import settings as settings_module
 from wave_hf.experiments.settings import MODES
 
 
@@ -16,6 +18,25 @@ def test_settings_load_typed(mode):
     assert ("T1", 0) in st.elman_runs  # the gradient-curve run (section 5) is always trained
     assert st.to_dict()["elman_runs"][0] == ["T1", 0]
     assert st.elman_eval_every <= max(10, st.elman_steps // 3)
+    assert st.main_seeds == {"quick": [0, 1], "full": list(range(10))}[mode]
+    assert all(isinstance(seed, int) for seed in st.main_seeds)
+
+
+def test_settings_without_main_seeds_are_named(monkeypatch):
+    real = yaml.safe_load(settings_module.files(settings_module.__package__).joinpath("data", "settings.yaml")
+                          .read_text())
+    real["quick"]["main_seeds"] = []
+
+    class _Files:
+        def joinpath(self, *parts):
+            return self
+
+        def read_text(self):
+            return yaml.safe_dump(real)
+
+    monkeypatch.setattr(settings_module, "files", lambda package: _Files())
+    with pytest.raises(ValueError, match="main_seeds names no seed"):
+        settings_for("quick")
 
 
 def test_scale_multiplies_training_lengths_with_a_floor():
@@ -25,6 +46,7 @@ def test_scale_multiplies_training_lengths_with_a_floor():
     assert (tiny.elman_steps, tiny.cmp_steps, tiny.copy_steps, tiny.adding_steps) == (10, 10, 10, 10)
     assert tiny.elman_eval_every == 10
     assert half.exact_horizon == base.exact_horizon  # not a training length
+    assert half.main_seeds == base.main_seeds  # the main job runs its recipe as shipped
 
 
 @pytest.mark.parametrize("mode,scale,match", [("medium", 1.0, "unknown mode"), ("quick", 0.0, "scale")])

@@ -18,7 +18,7 @@ from wave_hf.training.resources import shipped_model_config, shipped_run_config
 
 from .settings import Settings
 
-__all__ = ["DESCRIPTION", "build_jobs", "job_file", "merge"]
+__all__ = ["DESCRIPTION", "build_jobs", "job_file", "main_job_name", "merge"]
 
 DESCRIPTION = "wave_hf.experiments"
 # runs started first (the longest), so that two workers finish together
@@ -135,9 +135,21 @@ def _h3_jobs(st: Settings, runs: Path) -> dict[str, dict[str, Any]]:
     return jobs
 
 
+def main_job_name(seed: int) -> str:
+    """The name of the main job's run with ``seed`` (section 10)."""
+    return f"main_s{seed}"
+
+
+def _main_jobs(st: Settings, runs: Path) -> dict[str, dict[str, Any]]:
+    """The shipped main recipe once per seed of the settings, unchanged but for seed, output and logging."""
+    spec = job_file("main_job")
+    return {main_job_name(seed): _recipe(spec["recipe"], main_job_name(seed), runs, spec["common"], {"seed": seed})
+            for seed in st.main_seeds}
+
+
 def build_jobs(st: Settings, runs: Path) -> dict[str, dict[str, Any]]:
     """Every training run of the report as ``{name: run config}``, the longest first; outputs in ``runs/<name>``."""
     runs = Path(runs)
-    jobs = {**_t_task_jobs(st, runs), **_wave_rnn_jobs(st, runs), **_h3_jobs(st, runs)}
+    jobs = {**_t_task_jobs(st, runs), **_wave_rnn_jobs(st, runs), **_h3_jobs(st, runs), **_main_jobs(st, runs)}
     rank = {n: next((i for i, p in enumerate(_LONGEST_FIRST) if n.startswith(p)), len(_LONGEST_FIRST)) for n in jobs}
     return dict(sorted(jobs.items(), key=lambda kv: rank[kv[0]]))

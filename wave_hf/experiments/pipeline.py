@@ -13,6 +13,7 @@ from .checks import (
     section_exactness,
     section_h3,
     section_identities,
+    section_main_job,
     section_phi_spectra,
     section_wave_rnn,
     theory_phis,
@@ -63,9 +64,11 @@ def reproduce(mode: str, st: Settings, out: Path, workers: int = 2, reuse_runs: 
     trained += section_compare_tasks(st, refs, runs, phis, out)
     trained += section_wave_rnn(st, refs, runs, out)
     trained += section_h3(st, refs, runs, jobs, out)
+    trained += section_main_job(st, runs, jobs)
     result += trained
     result += constructions
-    inputs = ReportInputs(mode, st, result.rows, result.findings, runs, time.time() - t0, _cpu_seconds())
+    inputs = ReportInputs(mode, st, result.rows, result.findings, runs, time.time() - t0, _cpu_seconds(),
+                          result.tables)
     write_report(inputs, out)
     print(f"[reproduce] wrote {out / 'report.md'} ({inputs.wall_s:.0f} s)", flush=True)
     return inputs

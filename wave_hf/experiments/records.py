@@ -1,4 +1,5 @@
-"""Typed records of the reproduction: a report row, the outcome of one training run, a section's rows and findings."""
+"""Typed records of the reproduction: a report row, a table under its own heading, the outcome of one training run, a
+section's rows, tables and findings."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 from wave_hf.training import TrainResult
 
-__all__ = ["CONSTRUCTION", "REPRODUCTION", "Row", "RunRecord", "SectionResult", "construction_rows"]
+__all__ = ["CONSTRUCTION", "REPRODUCTION", "Row", "RunRecord", "SectionResult", "Table", "construction_rows"]
 
 REPRODUCTION = "reproduction"
 """Row kind: evidence for or against a claim of the paper (trained models, the paper's numbers)."""
@@ -31,6 +32,24 @@ class Row:
     trained: bool = False
     values: dict[str, Any] = field(default_factory=dict)
     kind: str = REPRODUCTION
+
+
+@dataclass
+class Table:
+    """A table of the report under its own heading: ``title`` (the heading), ``text`` (the paragraph above it),
+    ``columns`` (the header) and ``rows`` (one list of cells per line, as many as ``columns``; numbers stay numbers,
+    report.md prints them with ``digits`` significant digits and report.json as they are)."""
+
+    title: str
+    text: str
+    columns: list[str]
+    rows: list[list[Any]]
+    digits: int = 6
+
+    def __post_init__(self) -> None:
+        bad = [i for i, r in enumerate(self.rows) if len(r) != len(self.columns)]
+        if bad:
+            raise ValueError(f"table {self.title!r}: rows {bad} do not have {len(self.columns)} cells ({self.columns})")
 
 
 @dataclass
@@ -70,14 +89,17 @@ class RunRecord:
 
 @dataclass
 class SectionResult:
-    """What a check section produced: report rows and findings (free text explaining a failure or a caveat)."""
+    """What a check section produced: report rows, tables under their own headings, and findings (free text
+    explaining a failure or a caveat)."""
 
     rows: list[Row] = field(default_factory=list)
     findings: list[str] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
 
     def __iadd__(self, other: SectionResult) -> SectionResult:
         self.rows += other.rows
         self.findings += other.findings
+        self.tables += other.tables
         return self
 
 

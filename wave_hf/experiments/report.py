@@ -1,12 +1,13 @@
-"""Write the report: ``report.md`` (summary table, criteria, settings, runs, figures, findings) and ``report.json``
-(the same rows as data). Every verdict printed is the one computed by the checks."""
+"""Write the report: ``report.md`` (summary table, construction checks, criteria, the sections' own tables such as
+the main job's seed table, settings, runs, figures, findings) and ``report.json`` (the same rows and tables as data).
+Every verdict printed is the one computed by the checks."""
 
 from __future__ import annotations
 
 import json
 import os
 import platform
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import yaml
 from wave_hf.training.resources import shipped_run_config
 
 from .formatting import cell, fmt, mark
-from .records import CONSTRUCTION, Row, RunRecord
+from .records import CONSTRUCTION, Row, RunRecord, Table
 from .settings import Settings
 
 __all__ = ["TABLE_HEADER", "ReportInputs", "write_report"]
@@ -25,8 +26,8 @@ TABLE_HEADER = "| # | quantity | paper or companion-code value | ours | pass |"
 
 @dataclass
 class ReportInputs:
-    """Everything the report prints: the mode and settings, the rows and findings of the checks, the runs, and the
-    wall and CPU times (``cpu`` holds ``main_s`` and ``workers_s``)."""
+    """Everything the report prints: the mode and settings, the rows and findings of the checks, the runs, the wall
+    and CPU times (``cpu`` holds ``main_s`` and ``workers_s``), and the sections' own tables."""
 
     mode: str
     settings: Settings
@@ -35,6 +36,7 @@ class ReportInputs:
     runs: dict[str, RunRecord]
     wall_s: float
     cpu: dict[str, float]
+    tables: list[Table] = field(default_factory=list)
 
 
 def _protocol() -> str:
@@ -61,6 +63,14 @@ def _table(rows: list[Row]) -> list[str]:
     return lines + ["", f"{n_pass} pass, {n_fail} do not, {sum(r.passed is None for r in rows)} informational.", ""]
 
 
+def _own_table(table: Table) -> list[str]:
+    """A section's table under its own heading, with its paragraph."""
+    lines = [f"## {table.title}", "", table.text, "", "| " + " | ".join(cell(c) for c in table.columns) + " |",
+             "|" + "---|" * len(table.columns)]
+    lines += ["| " + " | ".join(cell(fmt(v, table.digits)) for v in r) + " |" for r in table.rows]
+    return lines + [""]
+
+
 def _markdown(inp: ReportInputs, out: Path) -> str:
     rows = inp.rows
     evidence = [r for r in rows if r.kind != CONSTRUCTION]
@@ -75,7 +85,8 @@ def _markdown(inp: ReportInputs, out: Path) -> str:
         "",
         "Every `pass` is computed from the number in `ours` and the criterion listed in the details; rows from "
         "training runs are marked with `(t)`. In quick mode the training runs are a few hundred steps, so their "
-        "learning outcomes are not expected to pass; only the rows without training are meaningful there.",
+        "learning outcomes are not expected to pass; only the rows without training and the main job's (section "
+        "10, whose recipe trains until it is solved) are meaningful there.",
         "",
         "## Summary: reproduction evidence",
         "",
@@ -92,7 +103,10 @@ def _markdown(inp: ReportInputs, out: Path) -> str:
     ]
     lines += ["## Criteria", "", "| # | quantity | criterion |", "|---|---|---|"]
     lines += [f"| {r.section} | {cell(r.quantity)} | {cell(r.criterion or '-')} |" for r in evidence + constructions]
-    lines += ["", "## Settings", "", "```", json.dumps(inp.settings.to_dict(), indent=1), "```", ""]
+    lines.append("")
+    for table in inp.tables:
+        lines += _own_table(table)
+    lines += ["## Settings", "", "```", json.dumps(inp.settings.to_dict(), indent=1), "```", ""]
     lines += [_protocol(), ""]
     lines += ["## Runs", "", "| run | ok | steps | wall (s) | test metrics | stop reason |",
               "|---|---|---|---|---|---|"]
@@ -124,6 +138,7 @@ def _json(inp: ReportInputs) -> dict[str, Any]:
         "wall_s": inp.wall_s,
         "cpu_s": inp.cpu,
         "rows": [asdict(r) for r in inp.rows],
+        "tables": [asdict(t) for t in inp.tables],
         "findings": inp.findings,
         "runs": {name: record.to_dict() for name, record in inp.runs.items()},
     }

@@ -32,6 +32,7 @@ class Settings:
     h3_steps: dict[str, int]
     h3_hidden: int
     eval_batches: int
+    main_seeds: list[int]
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (tuples as lists), as report.json and report.md print it."""
@@ -49,6 +50,9 @@ def _load(mode: str) -> Settings:
     if set(raw) != names:
         raise ValueError(f"data/settings.yaml `{mode}`: keys {sorted(set(raw) ^ names)} missing or unknown")
     raw["elman_runs"] = [(str(task), int(seed)) for task, seed in raw["elman_runs"]]
+    raw["main_seeds"] = [int(seed) for seed in raw["main_seeds"]]
+    if not raw["main_seeds"]:
+        raise ValueError(f"data/settings.yaml `{mode}`: main_seeds names no seed")
     return Settings(**raw)
 
 

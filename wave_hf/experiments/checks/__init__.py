@@ -6,7 +6,8 @@ paper's value, ours and the computed verdict, plus findings) and draws its figur
 - ``compare_tasks`` (6): LBC vs Elman vs LSTM on T1..T4;
 - ``wave_rnn`` (7): the reduced Wave-RNN comparison;
 - ``h3`` (8): H3's synthetic language tasks;
-- ``identities`` (9): the model classes and the basis recovery against constructions with a known answer.
+- ``identities`` (9): the model classes and the basis recovery against constructions with a known answer;
+- ``main_job`` (10): the main job's recipe over several seeds, and its seed table.
 
 Sections 1, 2 and 9 are construction checks (``records.CONSTRUCTION``: unit checks of the code, listed apart from the
 reproduction evidence).
@@ -17,6 +18,7 @@ from .elman import section_elman
 from .exactness import section_exactness
 from .h3 import section_h3
 from .identities import section_identities
+from .main_job import section_main_job
 from .spectra import section_phi_spectra, theory_phis
 from .wave_rnn import section_wave_rnn
 
@@ -26,6 +28,7 @@ __all__ = [
     "section_exactness",
     "section_h3",
     "section_identities",
+    "section_main_job",
     "section_phi_spectra",
     "section_wave_rnn",
     "theory_phis",
