@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import torch
 
+from wave_hf.ops.resets import NO_START, doc_starts
+
 __all__ = [
     "PACKING_KWARGS",
     "TokenLayout",
@@ -267,10 +269,8 @@ def substrate_at_last_token(
     idx = (last + history)[:, None] - torch.arange(history, device=z.device)[None]  # (B, S): newest first
     gathered = timeline.gather(1, idx[:, :, None, None].expand(B, history, H, D))
     if reset is not None:
-        pos = torch.arange(L, device=z.device).expand(B, L)
-        starts = torch.where(reset, pos, torch.full_like(pos, -history)).cummax(1).values  # -S: no start yet
-        last_start = starts.gather(1, last.clamp(min=0)[:, None])
-        last_start = torch.where(last[:, None] >= 0, last_start, torch.full_like(last_start, -history))
+        last_start = doc_starts(reset).gather(1, last.clamp(min=0)[:, None])
+        last_start = torch.where(last[:, None] >= 0, last_start, torch.full_like(last_start, NO_START))
         keep = (idx - history) >= last_start  # (B, S): the column lies in the last document
         gathered = gathered * keep[:, :, None, None].to(gathered.dtype)
     return gathered.transpose(1, 2)
