@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from wave_hf.analysis.basis import grounded_bases
-from wave_hf.analysis.gradients import gradient_propagation
+from wave_hf.analysis.gradients import gradient_propagation, state_gradient_propagation
 from wave_hf.analysis.plots import (
     plot_gradient_curves,
     plot_learning_curves,
@@ -17,9 +17,10 @@ from wave_hf.analysis.plots import (
     plot_wave_frames,
     save_wave_gif,
 )
-from wave_hf.analysis.twm import linear_twm, twm_rollout
+from wave_hf.analysis.twm import additive_floor, linear_twm, twm_rollout
 from wave_hf.analysis.waves import bitmap_315, wave_frames
-from wave_hf.data import sample_batch
+from wave_hf.data import sample_batch, task_operator
+from wave_hf.models.baselines import ElmanRNNConfig, ElmanRNNForPrediction, LSTMConfig, LSTMForPrediction
 
 from .conftest import D, S
 
@@ -86,6 +87,81 @@ def test_gradient_propagation_matches_the_analytic_decay():
         gradient_propagation(_LinearChain(0.5), x, labels, cost_step=12)
     with pytest.raises(ValueError, match="`labels`"):
         gradient_propagation(_LinearChain(0.5), x, labels[:, :3], cost_step=4)
+
+
+@pytest.mark.parametrize("task", ["T1", "T2", "T3", "T4"])
+def test_additive_floor_is_the_least_squares_fit_of_a_time_invariant_filter(task):
+    """Fit the impulse response K(lag) of an additive model by least squares on sampled sequences (one shared weight
+    per lag and component pair) and compare its error with the analytic floor."""
+    horizon = 12
+    b = sample_batch("linear_vb", 3000, seed=5, split="train", task=task, d=D, s=S, horizon=horizon, as_numpy=True)
+    x, y = b["inputs"][:, :S].astype(np.float64), b["targets"][:, S:].astype(np.float64)  # (n, s, d), (n, H, d)
+    lags = S + horizon - 1  # 1 .. s + H - 1
+    # y(s+j)[o] = sum_k sum_i K(s+j-k)[o, i] x(k)[i]: features per lag, shared over j
+    rows, targets = [], []
+    for j in range(horizon):
+        feats = np.zeros((x.shape[0], lags, D))
+        for k in range(S):
+            feats[:, S + j - k - 1] = x[:, k]
+        rows.append(feats.reshape(x.shape[0], -1))
+        targets.append(y[:, j])
+    A, Y = np.concatenate(rows), np.concatenate(targets)
+    K, *_ = np.linalg.lstsq(A, Y, rcond=None)
+    empirical = float(((A @ K - Y) ** 2).mean())
+    floor = additive_floor(task_operator(task, D, S).numpy(), D, S, horizon)
+    if task == "T1":
+        assert floor == 0.0 and empirical < 1e-20
+    else:
+        assert floor > 0.1
+        assert empirical == pytest.approx(floor, rel=0.05)  # in-sample fit of 3000 sequences: a little below
+    with pytest.raises(ValueError, match="`operator` must have shape"):
+        additive_floor(np.zeros((S * D, D + 1)), D, S, horizon)
+
+
+def _elman(seed: int = 0) -> ElmanRNNForPrediction:
+    torch.manual_seed(seed)
+    cfg = ElmanRNNConfig(hidden_size=16, input_size=3, output_size=2, vocab_size=None)
+    return ElmanRNNForPrediction(cfg).double().eval()
+
+
+def test_state_gradient_propagation_is_the_product_of_jacobians():
+    """||dC/dh(T-i)|| from explicit Jacobians J(t) = diag(1 - h(t)^2) W_hh of the model's own recurrence."""
+    model = _elman()
+    w = model.recurrent_weights()
+    W, U, V = (w[k].numpy() for k in ("W_hh", "W_uh", "W_hy"))
+    rng = np.random.default_rng(0)
+    x, labels = rng.standard_normal((4, 11, 3)), rng.standard_normal((4, 11, 2))
+    T = 9
+    hs, h = [], np.zeros((4, 16))
+    for t in range(T + 1):
+        h = np.tanh(h @ W.T + x[:, t] @ U.T)
+        hs.append(h)
+    g = 2 * (hs[T] @ V.T - labels[:, T]) @ V  # dC/dh(T)
+    expected = []
+    for i in range(T):
+        expected.append(np.linalg.norm(g, axis=-1).mean())
+        g = (g * (1 - hs[T - i] ** 2)) @ W  # back through h(T-i) = tanh(W h(T-i-1) + U x)
+    curve = state_gradient_propagation(model, torch.from_numpy(x), torch.from_numpy(labels), cost_step=T,
+                                       normalize="none")
+    np.testing.assert_allclose(curve, expected, rtol=1e-10)
+    normed = state_gradient_propagation(model.float(), torch.from_numpy(x), torch.from_numpy(labels), cost_step=T)
+    np.testing.assert_allclose(normed, np.array(expected) / expected[0], rtol=1e-4)
+
+
+def test_state_gradient_propagation_refuses_other_recurrences():
+    torch.manual_seed(0)
+    lstm = LSTMForPrediction(LSTMConfig(hidden_size=8, input_size=3, output_size=2, vocab_size=None))
+    x = torch.randn(2, 6, 3)
+    with pytest.raises(ValueError, match="not an Elman RNN"):
+        state_gradient_propagation(lstm, x, torch.randn(2, 6, 2), cost_step=4)
+    biased = ElmanRNNForPrediction(ElmanRNNConfig(hidden_size=8, input_size=3, output_size=2, vocab_size=None,
+                                                  use_bias=True))
+    with torch.no_grad():
+        for p in biased.parameters():
+            if p.ndim == 1:
+                p.fill_(0.5)
+    with pytest.raises(ValueError, match="not an Elman RNN"):
+        state_gradient_propagation(biased, x, torch.randn(2, 6, 2), cost_step=4)
 
 
 def test_plots_write_images(tmp_path, phis, rng):

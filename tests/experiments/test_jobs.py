@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from wave_hf.experiments.jobs import build_jobs, job_file, merge
+from wave_hf.experiments.cli import main
+from wave_hf.experiments.jobs import build_jobs, job_file, job_part, merge
+from wave_hf.experiments.pipeline import MissingRunsError, _part_jobs
 from wave_hf.experiments.settings import settings_for
 from wave_hf.training import load_run_config
 from wave_hf.training.modeling import resolve_model_fields
@@ -23,9 +25,10 @@ def quick_jobs(tmp_path_factory):
 def test_quick_jobs_names_order_and_outputs(quick_jobs):
     runs, jobs = quick_jobs
     assert list(jobs) == [
-        "elman_T1_s0", "induction_head_lbc_h3", "induction_head_lbc_shift", "lbc_T1", "lstm_T1", "copy10_wrnn",
-        "copy10_irnn", "copy10_lbc", "adding30_wrnn", "adding30_irnn", "adding30_lbc", "induction_head_sbc",
-        "induction_head_llama", "main_s0", "main_s1",
+        "elman_T1_s0", "elmanvar_wave_init_T1_s0", "induction_head_lbc_h3_lr0.003",
+        "induction_head_lbc_shift_lr0.003", "lbc_T1", "lstm_T1",
+        "copy10_wrnn", "copy10_irnn", "copy10_lbc", "adding30_wrnn", "adding30_irnn", "adding30_lbc",
+        "induction_head_sbc_lr0.003", "induction_head_llama_lr0.003", "main_s0", "main_s1",
     ]
     for name, cfg in jobs.items():
         assert cfg["name"] == name and Path(cfg["output_dir"]) == runs / name
@@ -49,10 +52,14 @@ def test_quick_jobs_follow_the_settings(quick_jobs):
     assert jobs["copy10_lbc"]["model"]["history_length"] == 2 * 10 + 10 + 1
     assert jobs["copy10_wrnn"]["dataset"]["params"] == {"copy_len": 10, "num_categories": 8, "delay": 10}
     assert jobs["adding30_irnn"]["dataset"]["params"] == {"seq_len": 30}
-    llama = jobs["induction_head_llama"]
-    assert llama["model"]["hidden_size"] == st.h3_hidden and llama["model"]["intermediate_size"] == 2 * st.h3_hidden
-    assert jobs["induction_head_lbc_h3"]["model"]["num_heads"] == st.h3_hidden // 8
+    llama = jobs["induction_head_llama_lr0.003"]
+    assert llama["model"]["hidden_size"] == st.h3_hidden and llama["model"]["intermediate_size"] == 4 * st.h3_hidden
+    assert llama["model"]["num_attention_heads"] == 1  # H3's attention baseline: one head of width 32
+    assert jobs["induction_head_lbc_h3_lr0.003"]["model"]["num_heads"] == st.h3_hidden // 8
     assert llama["optim"]["warmup_steps"] == max(1, st.h3_steps["induction_head"] // 10)
+    assert {k: llama["optim"][k] for k in ("optimizer", "lr", "weight_decay", "batch_size")} == {
+        "optimizer": "adamw", "lr": st.h3_lrs[0], "weight_decay": 0.1, "batch_size": 32}  # H3's recipe
+    assert llama["evaluation"]["stop_at"] == 0.99
     assert llama["dataset"]["name"] == "induction_head"
 
 
@@ -60,12 +67,22 @@ def test_full_jobs_cover_every_task_and_seed(tmp_path):
     st = settings_for("full")
     jobs = build_jobs(st, tmp_path)
     assert len(jobs) == len(st.elman_runs) + 2 * len(st.cmp_tasks) + 3 * (len(st.copy_delays)
-                                                                           + len(st.adding_lengths)) + 4 * 2 + 10
+                                                                           + len(st.adding_lengths)) \
+        + 4 * len(st.h3_steps) * len(st.h3_lrs) + 10 + sum(len(v) for v in st.elman_variants.values())
     assert [n for n in jobs if n.startswith("main_")] == [f"main_s{s}" for s in range(10)]
     assert [n for n in jobs][: len(st.elman_runs)] == [f"elman_{t}_s{s}" for t, s in st.elman_runs]
     assert {jobs[f"elman_{t}_s{s}"]["dataset"]["params"]["task"] for t, s in st.elman_runs} == set(st.cmp_tasks)
-    only_gradient_run = [n for n, c in jobs.items() if n.startswith("elman_") and c["checkpointing"]["every"]]
+    only_gradient_run = [n for n, c in jobs.items() if n.startswith("elman") and c["checkpointing"]["every"]]
     assert only_gradient_run == ["elman_T1_s0"]
+    # section 11: the Elman recipe with one change each; every task has waves-vs-default seeds
+    assert {t for t, _ in st.elman_variants["wave_init"]} == set(st.cmp_tasks)
+    for variant, change in (("wave_init", ("model", "recurrent_init", "wave")),
+                            ("hidden_32", ("model", "hidden_size", 32)),
+                            ("weight_decay", ("optim", "weight_decay", 1e-4))):
+        task, seed = st.elman_variants[variant][0]
+        cfg, plain = jobs[f"elmanvar_{variant}_{task}_s{seed}"], jobs[f"elman_{task}_s{seed}"]
+        assert cfg[change[0]][change[1]] == change[2] and plain[change[0]].get(change[1]) != change[2]
+        assert cfg["steps"] == plain["steps"] and cfg["dataset"] == plain["dataset"] and cfg["seed"] == seed
 
 
 def test_main_jobs_are_the_shipped_recipe_but_for_seed_output_and_logging(quick_jobs):
@@ -91,3 +108,18 @@ def test_merge_is_deep_and_leaves_inputs_alone():
     assert out == {"a": {"b": 3, "c": [1]}, "d": 2, "e": {"f": 4}}
     out["a"]["c"].append(2)
     assert base == {"a": {"b": 1, "c": [1]}, "d": 2} and over == {"a": {"b": 3}, "e": {"f": 4}}
+
+
+def test_the_split_run_trains_section_11_in_part_2_and_needs_part_1_first(tmp_path, capsys):
+    jobs = build_jobs(settings_for("full"), tmp_path / "runs")
+    part2 = [n for n in jobs if job_part(n) == 2]
+    assert part2 and all(n.startswith("elmanvar_") for n in part2)
+    mine, earlier = _part_jobs(jobs, 1)
+    assert set(mine) == set(jobs) - set(part2) and earlier == {}
+    with pytest.raises(MissingRunsError, match="missing or changed: elman_T1_s0, "):
+        _part_jobs(jobs, 2)
+    with pytest.raises(ValueError, match="`part` must be one of"):
+        _part_jobs(jobs, 3)
+    with pytest.raises(SystemExit) as exit_info:  # before any training starts
+        main(["--quick", "--part", "2", "--out", str(tmp_path / "report")])
+    assert exit_info.value.code == 2 and "part 2 reports with the finished runs" in capsys.readouterr().err

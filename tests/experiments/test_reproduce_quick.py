@@ -82,6 +82,20 @@ def test_new_claim_rows_and_the_315_control(quick_report):
     assert all(0.0 <= abs(v["shifted"]) <= 1.0 for v in wave[0]["values"].values())
 
 
+def test_floor_load_mode_and_gradient_rows(quick_report):
+    rows = json.loads((quick_report / "report.json").read_text())["rows"]
+    (floor,) = [r for r in rows if "least-squares floor" in r["quantity"]]  # quick mode compares T1 only
+    assert floor["quantity"].startswith("T1") and floor["values"]["floor"] == 0.0
+    (load,) = [r for r in rows if "load mode" in r["quantity"]]
+    assert load["passed"] is True, load  # teacher forcing recovers T1's boundary even in quick mode
+    assert load["values"]["count08"] == 64 and load["values"]["accuracy"] == 1.0
+    at_init, trained, shape = [r for r in rows if r["section"] == "5"]
+    assert at_init["passed"] is True  # the bound ||W_hh||^i holds at every distance
+    curve, bound = at_init["values"]["curve"], at_init["values"]["bound"]
+    assert curve[0] == 1.0 and len(curve) == len(bound) == 8 and all(c <= b * (1 + 1e-9) for c, b in zip(curve, bound))
+    assert trained["values"]["curve"][0] == 1.0 and shape["values"]["curve"] == trained["values"]["curve"]
+
+
 def test_main_job_seeds_pass_and_have_their_table(quick_report):
     """The main job's recipe stops once solved, so even quick mode runs it to the end: every quick seed passes."""
     data = json.loads((quick_report / "report.json").read_text())

@@ -121,6 +121,25 @@ def test_reference_initialisations():
     assert torch.equal(V[:, 0], torch.ones(3, 2)) and torch.count_nonzero(V[:, 1:]) == 0
 
 
+def test_elman_wave_init_hides_the_open_shift():
+    """recurrent_init='wave': W_hh = Q Phi_0 Q^T with Q orthogonal and Phi_0 the open-boundary shift of 8 columns of
+    16 units: nilpotent (W^8 = 0, W^7 != 0), singular values 1 (112 times) and 0 (16 times); the hidden
+    coordinates are mixed (no entry is a plain 0/1 of the shift)."""
+    torch.manual_seed(0)
+    m = ElmanRNNForPrediction(ElmanRNNConfig(input_size=8, hidden_size=128, recurrent_init="wave", wave_columns=8))
+    W = m.recurrent_weights()["W_hh"].double()
+    sv = torch.linalg.svdvals(W)
+    torch.testing.assert_close(sv[:112], torch.ones(112, dtype=torch.float64), atol=1e-5, rtol=0)
+    assert sv[112:].max() < 1e-5
+    assert torch.linalg.matrix_power(W, 8).abs().max() < 1e-5 < torch.linalg.matrix_power(W, 7).abs().max()
+    assert (W.abs() > 0.5).sum() < 128  # spread over all units, not the identity blocks of the plain shift
+    assert m.value_out.weight.abs().max() <= 1 / 128**0.5  # the other weights keep torch's default
+    with pytest.raises(ValueError, match="`wave_columns` \\(5\\) must divide `hidden_size` \\(128\\)"):
+        ElmanRNNConfig(hidden_size=128, recurrent_init="wave", wave_columns=5)
+    with pytest.raises(ValueError, match="`recurrent_init` must be one of"):
+        ElmanRNNConfig(recurrent_init="shift")
+
+
 def test_circulant_matrix_equals_circular_conv1d():
     torch.manual_seed(1)
     for c, m, f in [(1, 7, 3), (3, 5, 3), (2, 6, 5)]:

@@ -37,7 +37,7 @@ from .explicit_models import (
     shift_operator,
     shift_ssm_convolution,
 )
-from .gradients import gradient_propagation
+from .gradients import gradient_propagation, state_gradient_propagation
 from .operators import phi_from_boundary, phi_from_model, phi_from_task_operator, task_operator_from_phi
 from .probes import hidden_trajectory, rnn_operators
 from .spectra import (
@@ -49,13 +49,14 @@ from .spectra import (
     spectral_comparison,
     unit_circle_angles,
 )
-from .twm import linear_twm, twm_rollout
+from .twm import additive_floor, linear_twm, twm_rollout
 from .waves import bitmap_315, wave_frames, wave_shift_score
 
 __all__ = [
     "KrylovBasis",
     "SpectralComparison",
     "WaveBasis",
+    "additive_floor",
     "active_cells",
     "boundary_rank",
     "embedded_rnn",
@@ -81,6 +82,7 @@ __all__ = [
     "shift_operator",
     "shift_ssm_convolution",
     "spectral_comparison",
+    "state_gradient_propagation",
     "structure_energy_fraction",
     "structure_mask",
     "structure_report",

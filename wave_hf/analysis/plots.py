@@ -142,9 +142,10 @@ def save_wave_gif(frames: Any, mask: Any, path: str | Path, fps: int = 3, title:
     return path
 
 
-def plot_gradient_curves(curves: Mapping[int, Any], path: str | Path, title: str = "", logy: bool = True) -> Path:
-    """Normalised ||dC/dx(i)|| against the distance i, one curve per training step (colour = step), with the
-    reference line at 1.0 (the value the paper's gradient figure shows after training). ``logy``: logarithmic y
+def plot_gradient_curves(curves: Mapping[int, Any], path: str | Path, title: str = "", logy: bool = True,
+                         ylabel: str = "normalised ||dC/dx(i)||") -> Path:
+    """A normalised gradient norm (``ylabel``) against the distance i, one curve per training step (colour = step),
+    with the reference line at 1.0 (the value the paper's gradient figure shows after training). ``logy``: logarithmic y
     axis (decay at initialisation and growth after training often span several decades)."""
     if not curves:
         raise ValueError("`curves` is empty")
@@ -163,7 +164,7 @@ def plot_gradient_curves(curves: Mapping[int, Any], path: str | Path, title: str
     if logy:
         ax.set_yscale("log")
     ax.set_xlabel("distance propagated i")
-    ax.set_ylabel("normalised ||dC/dx(i)||")
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, label="training step")
     return _save(fig, path)

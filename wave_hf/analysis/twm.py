@@ -13,7 +13,7 @@ import numpy as np
 
 from ._checks import positive_int, square_matrix, to_numpy
 
-__all__ = ["linear_twm", "twm_rollout"]
+__all__ = ["additive_floor", "linear_twm", "twm_rollout"]
 
 
 def twm_rollout(boundary: Callable[[np.ndarray], np.ndarray], initial: Any, steps: int) -> np.ndarray:
@@ -72,3 +72,34 @@ def linear_twm(phi: Any, inputs: Any, mode: str = "load") -> np.ndarray:
             v[active, n - d :] = xt[active]
         out[:, t] = v[:, n - d :]
     return out
+
+
+def additive_floor(operator: Any, d: int, s: int, horizon: int) -> float:
+    """Least-squares error floor of every additive model (the RNN picture: any linear, time-invariant system driven
+    by the inputs) on a linear variable-binding task.
+
+    The task: a prompt ``x(0..s-1)`` of i.i.d. +-1 entries given as inputs (zeros after it), then the scored targets
+    ``y(t) = operator^T vec(y(t-s..t-1))`` for ``t = s..s+horizon-1`` (``operator`` (s*d, d), oldest column first,
+    e.g. ``wave_hf.data.task_operator``). An additive model predicts ``y_hat(t) = sum_k K(t-k) x(k)`` for some
+    impulse response ``K(lag)`` (d, d), the same for every t. The target is ``y(t) = sum_k G_t[k] x(k)`` with
+    ``G_t[k]`` the exact map (the task's Phi to the power t-s+1, read at the start column), and since
+    ``E[x x^T] = I`` the expected squared error is ``sum_{t,k} ||G_t[k] - K(t-k)||_F^2``. It is smallest when each
+    ``K(lag)`` is the mean of the ``G_t[k]`` with ``t - k = lag``; what is left is the floor.
+
+    Returns:
+        The floor as a mean squared error per scored component (0 exactly when some impulse response solves the task,
+        as for T1; no additive model of any size does better in expectation).
+    """
+    d, s, horizon = positive_int(d, "d"), positive_int(s, "s"), positive_int(horizon, "horizon")
+    F = to_numpy(operator, "operator")
+    if F.shape != (s * d, d):
+        raise ValueError(f"`operator` must have shape (s*d, d) = ({s * d}, {d}); got {F.shape}")
+    # G[m, t] = the response of y(s+t) to the prompt entry m (x(k)[i] with m = k*d + i): the TWM from basis prompts
+    G = twm_rollout(lambda z: z @ F, np.eye(s * d).reshape(s * d, s, d), horizon).reshape(s, d, horizon, d)
+    sq_err = 0.0
+    for lag in range(1, s + horizon):
+        # the pairs (t, k) with t - k = lag: t = s + j scored (0 <= j < horizon), k = s + j - lag a prompt step
+        pairs = [(s + j - lag, j) for j in range(horizon) if 0 <= s + j - lag < s]
+        blocks = np.stack([G[k, :, j, :] for k, j in pairs])  # (pairs, d_in, d_out)
+        sq_err += float(((blocks - blocks.mean(axis=0)) ** 2).sum())
+    return sq_err / (horizon * d)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .pipeline import reproduce
+from .jobs import PARTS
+from .pipeline import MissingRunsError, reproduce
 from .settings import settings_for
 
 __all__ = ["build_parser", "main"]
@@ -23,6 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every training length (e.g. 0.5)")
     parser.add_argument("--reuse-runs", action="store_true",
                         help="reuse finished runs in OUT/runs whose run config matches (re-analyse without retraining)")
+    parser.add_argument("--part", type=int, choices=PARTS,
+                        help="train one part of the split run (each under an hour on 2 cores): 1 = sections 1-10, "
+                             "2 = section 11's runs, then the whole report with part 1's runs from OUT/runs")
     return parser
 
 
@@ -36,5 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.workers < 1:
         parser.error("--workers must be >= 1")
     mode = "quick" if args.quick else "full"
-    reproduce(mode, settings_for(mode, args.scale), Path(args.out), workers=args.workers, reuse_runs=args.reuse_runs)
+    try:
+        reproduce(mode, settings_for(mode, args.scale), Path(args.out), workers=args.workers,
+                  reuse_runs=args.reuse_runs, part=args.part)
+    except MissingRunsError as e:  # part 2 without part 1's runs
+        parser.error(str(e))
     return 0

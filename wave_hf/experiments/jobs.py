@@ -18,11 +18,14 @@ from wave_hf.training.resources import shipped_model_config, shipped_run_config
 
 from .settings import Settings
 
-__all__ = ["DESCRIPTION", "build_jobs", "job_file", "main_job_name", "merge"]
+__all__ = [
+    "DESCRIPTION", "PARTS", "build_jobs", "elman_variant_name", "h3_job_name", "job_file", "job_part", "main_job_name",
+    "merge",
+]
 
 DESCRIPTION = "wave_hf.experiments"
 # runs started first (the longest), so that two workers finish together
-_LONGEST_FIRST = ("elman_", "associative_recall_lbc", "adding200_", "induction_head_lbc")
+_LONGEST_FIRST = ("elman_", "elmanvar_", "associative_recall_lbc", "adding200_", "induction_head_lbc")
 
 
 def job_file(name: str) -> dict[str, Any]:
@@ -72,6 +75,12 @@ def _t_task_jobs(st: Settings, runs: Path) -> dict[str, dict[str, Any]]:
         jobs[name] = _recipe(elman["recipes"][task], name, runs, common, evaluation(st.elman_eval_every), {
             "seed": seed, "steps": st.elman_steps,
             "checkpointing": {"every": every, "keep_last": st.grad_checkpoints + 2}})
+    for variant, pairs in st.elman_variants.items():
+        for task, seed in pairs:
+            name = elman_variant_name(variant, task, seed)
+            jobs[name] = _recipe(elman["recipes"][task], name, runs, common, evaluation(st.elman_eval_every),
+                                 spec["elman_variants"][variant], {"seed": seed, "steps": st.elman_steps,
+                                                                   "checkpointing": {"every": 0, "keep_last": 2}})
     lbc, lstm = spec["lbc"], spec["lstm"]
     for task in st.cmp_tasks:
         jobs[f"lbc_{task}"] = _recipe(lbc["recipe"], f"lbc_{task}", runs, common, evaluation(st.elman_eval_every), {
@@ -81,6 +90,19 @@ def _t_task_jobs(st: Settings, runs: Path) -> dict[str, dict[str, Any]]:
         cfg["model"] = {**_model(lstm["model"]), "hidden_size": st.lstm_hidden}
         jobs[f"lstm_{task}"] = cfg
     return jobs
+
+
+PARTS = (1, 2)  # the full run split in two, each under an hour on 2 cores: section 11's Elman variants are part 2
+
+
+def job_part(name: str) -> int:
+    """The part of a split run (``PARTS``) that trains the job ``name``: 2 for section 11's Elman variants, else 1."""
+    return 2 if name.startswith("elmanvar_") else 1
+
+
+def elman_variant_name(variant: str, task: str, seed: int) -> str:
+    """The name of section 11's run of the Elman ``variant`` (``jobs/t_tasks.yaml``) on ``task`` with ``seed``."""
+    return f"elmanvar_{variant}_{task}_s{seed}"
 
 
 def _wave_rnn_jobs(st: Settings, runs: Path) -> dict[str, dict[str, Any]]:
@@ -117,8 +139,13 @@ def _h3_model(fields: dict[str, Any], width: int) -> dict[str, Any]:
     if model["model_type"] == "wave_lbc":
         model["num_heads"] = width // model["head_dim"]
     if model["model_type"] == "llama":
-        model["intermediate_size"] = 2 * width
+        model["intermediate_size"] = 4 * width
     return model
+
+
+def h3_job_name(task: str, kind: str, lr: float) -> str:
+    """The name of section 8's run of model ``kind`` on ``task`` at learning rate ``lr``."""
+    return f"{task}_{kind}_lr{lr:g}"
 
 
 def _h3_jobs(st: Settings, runs: Path) -> dict[str, dict[str, Any]]:
@@ -126,12 +153,14 @@ def _h3_jobs(st: Settings, runs: Path) -> dict[str, dict[str, Any]]:
     jobs = {}
     for task, steps in st.h3_steps.items():
         for kind, fields in spec["models"].items():
-            name = f"{task}_{kind}"
-            cfg = _recipe(spec["recipe"], name, runs, spec["common"], {
-                "dataset": {"name": task}, "steps": steps, "optim": {"warmup_steps": max(1, steps // 10)},
-                "evaluation": {"every": max(10, steps // 10), "batches": st.eval_batches}})
-            cfg["model"] = _h3_model(fields, st.h3_hidden)
-            jobs[name] = cfg
+            for lr in st.h3_lrs:
+                name = h3_job_name(task, kind, lr)
+                cfg = _recipe(spec["recipe"], name, runs, spec["common"], {
+                    "dataset": {"name": task}, "steps": steps,
+                    "optim": {"lr": lr, "warmup_steps": max(1, steps // 10)},
+                    "evaluation": {"every": max(10, steps // 20), "batches": st.eval_batches}})
+                cfg["model"] = _h3_model(fields, st.h3_hidden)
+                jobs[name] = cfg
     return jobs
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import resource
 import time
 from pathlib import Path
+from typing import Any
 
 from .checks import (
     section_compare_tasks,
@@ -13,19 +14,25 @@ from .checks import (
     section_exactness,
     section_h3,
     section_identities,
+    section_load_mode,
     section_main_job,
     section_phi_spectra,
+    section_robustness,
     section_wave_rnn,
     theory_phis,
 )
-from .jobs import build_jobs
+from .jobs import PARTS, build_jobs, job_part
 from .records import SectionResult
 from .references import references
 from .report import ReportInputs, write_report
-from .runner import JobPool, one_thread
+from .runner import JobPool, finished_run, one_thread
 from .settings import Settings
 
-__all__ = ["reproduce"]
+__all__ = ["MissingRunsError", "reproduce"]
+
+
+class MissingRunsError(ValueError):
+    """A later part of a split run started without the finished runs of the earlier parts."""
 
 
 def _cpu_seconds() -> dict[str, float]:
@@ -33,13 +40,29 @@ def _cpu_seconds() -> dict[str, float]:
     return {"main_s": me.ru_utime + me.ru_stime, "workers_s": children.ru_utime + children.ru_stime}
 
 
-def reproduce(mode: str, st: Settings, out: Path, workers: int = 2, reuse_runs: bool = False) -> ReportInputs:
+def _part_jobs(jobs: dict[str, dict[str, Any]], part: int) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """(the jobs part ``part`` trains, the finished runs of the earlier parts it reports with them); part 1 reports
+    only its own runs. Raises ``MissingRunsError`` naming the runs of an earlier part that are not finished."""
+    if part not in PARTS:
+        raise ValueError(f"`part` must be one of {PARTS}; got {part!r}")
+    earlier = {n: finished_run(c) for n, c in jobs.items() if job_part(n) < part}
+    missing = [n for n, record in earlier.items() if record is None]
+    if missing:
+        raise MissingRunsError(f"part {part} reports with the finished runs of the earlier parts, run with the same "
+                         f"settings into the same folder; missing or changed: {', '.join(missing)}")
+    return {n: c for n, c in jobs.items() if job_part(n) == part}, earlier
+
+
+def reproduce(mode: str, st: Settings, out: Path, workers: int = 2, reuse_runs: bool = False,
+              part: int | None = None) -> ReportInputs:
     """Run the reproduction with settings ``st`` into ``out`` (training runs in ``out/runs``) and write the report.
 
     Args:
         mode: "quick" or "full" (printed in the report).
         workers: training processes at a time (one torch thread each).
         reuse_runs: reuse finished runs in ``out/runs`` whose run config matches (re-analyse without retraining).
+        part: train only the jobs of this part of the split run (``jobs.PARTS``; None: every job). Part 1 reports
+            without section 11; part 2 trains section 11's runs and writes the whole report with part 1's runs.
 
     Returns:
         What the report holds.
@@ -49,9 +72,13 @@ def reproduce(mode: str, st: Settings, out: Path, workers: int = 2, reuse_runs: 
     t0 = time.time()
     one_thread()
     refs = references()
-    jobs = build_jobs(st, out / "runs")
+    jobs, earlier = build_jobs(st, out / "runs"), {}
+    if part is not None:
+        jobs, earlier = _part_jobs(jobs, part)
+        mode = f"{mode}, part {part} of {len(PARTS)}" + (" (with the runs of the earlier parts)" if earlier else "")
     print(f"[reproduce] {mode}: {len(jobs)} training runs on {workers} worker(s) -> {out}", flush=True)
     with JobPool(workers) as pool:
+        pool.add_finished(earlier)
         pool.submit(jobs, reuse=reuse_runs)
         result = section_exactness(st, refs)
         phis = theory_phis()
@@ -62,9 +89,11 @@ def reproduce(mode: str, st: Settings, out: Path, workers: int = 2, reuse_runs: 
     trained = SectionResult()
     trained += section_elman(st, refs, runs, jobs, phis, out)
     trained += section_compare_tasks(st, refs, runs, phis, out)
+    trained += section_load_mode(st, refs, runs, phis, out)
     trained += section_wave_rnn(st, refs, runs, out)
     trained += section_h3(st, refs, runs, jobs, out)
     trained += section_main_job(st, runs, jobs)
+    trained += section_robustness(st, refs, runs, phis, out)
     result += trained
     result += constructions
     inputs = ReportInputs(mode, st, result.rows, result.findings, runs, time.time() - t0, _cpu_seconds(),

@@ -66,6 +66,10 @@ class JobPool:
     def __exit__(self, *exc: object) -> None:
         self._pool.shutdown(wait=True, cancel_futures=exc[0] is not None)
 
+    def add_finished(self, records: dict[str, RunRecord]) -> None:
+        """Report these finished runs (reused) with the jobs of this pool."""
+        self._pending.update(records)
+
     def submit(self, jobs: dict[str, dict[str, Any]], reuse: bool = False) -> None:
         """Start every job (in the order given); with ``reuse``, a run already finished with the same config is
         taken as it is."""

@@ -18,6 +18,7 @@ class Settings:
     """How much the reproduction trains and evaluates (field meanings in ``data/settings.yaml``)."""
 
     elman_runs: list[tuple[str, int]]
+    elman_variants: dict[str, list[tuple[str, int]]]
     elman_steps: int
     elman_eval_every: int
     grad_checkpoints: int
@@ -30,6 +31,7 @@ class Settings:
     adding_lengths: list[int]
     adding_steps: int
     h3_steps: dict[str, int]
+    h3_lrs: list[float]
     h3_hidden: int
     eval_batches: int
     main_seeds: list[int]
@@ -38,6 +40,7 @@ class Settings:
         """Plain data (tuples as lists), as report.json and report.md print it."""
         d = asdict(self)
         d["elman_runs"] = [list(r) for r in self.elman_runs]
+        d["elman_variants"] = {k: [list(r) for r in v] for k, v in self.elman_variants.items()}
         return d
 
 
@@ -50,9 +53,14 @@ def _load(mode: str) -> Settings:
     if set(raw) != names:
         raise ValueError(f"data/settings.yaml `{mode}`: keys {sorted(set(raw) ^ names)} missing or unknown")
     raw["elman_runs"] = [(str(task), int(seed)) for task, seed in raw["elman_runs"]]
+    raw["elman_variants"] = {str(name): [(str(task), int(seed)) for task, seed in runs]
+                             for name, runs in raw["elman_variants"].items()}
     raw["main_seeds"] = [int(seed) for seed in raw["main_seeds"]]
+    raw["h3_lrs"] = [float(lr) for lr in raw["h3_lrs"]]
     if not raw["main_seeds"]:
         raise ValueError(f"data/settings.yaml `{mode}`: main_seeds names no seed")
+    if not raw["h3_lrs"]:
+        raise ValueError(f"data/settings.yaml `{mode}`: h3_lrs names no learning rate")
     return Settings(**raw)
 
 

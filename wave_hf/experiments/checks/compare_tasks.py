@@ -32,11 +32,14 @@ def _lbc_phi_rows(task: str, record: RunRecord, acc: float, phi_theory: np.ndarr
     n_big = count_above(phi, 0.8)
     expected = refs.phi_counts[task]
     plot_spectrum_overlay(phi_theory, phi, out / f"spectrum_lbc_{task}.png", f"{task}: theory vs learned LBC Phi")
+    solvable = task == "T1"  # an additive model cannot hold the theory's Phi for T2..T4: see the load-mode rows
     result = SectionResult([Row(
-        "6", f"{task}: learned LBC Phi (all heads) vs theory: eigenvalues with |lambda| > 0.8; spectral error (rad)",
-        f"{expected}; 0", f"{n_big}; {fmt(cmp.error)} ({cmp.n_first} vs {cmp.n_second})",
-        n_big == expected and cmp.counts_equal and cmp.error <= refs.spectral_error_max,
-        f"count equal and error <= {refs.spectral_error_max} (the Elman criterion)", trained=True,
+        "6", f"{task}: learned additive LBC Phi (all heads) vs theory: eigenvalues with |lambda| > 0.8; spectral error "
+        "(rad)", f"{expected}; 0", f"{n_big}; {fmt(cmp.error)} ({cmp.n_first} vs {cmp.n_second})",
+        n_big == expected and cmp.counts_equal and cmp.error <= refs.spectral_error_max if solvable else None,
+        f"count equal and error <= {refs.spectral_error_max} (the Elman criterion)" if solvable else
+        "informational: the theory's Phi is the load-mode solution, which the additive model cannot use",
+        trained=True,
     )])
     if acc >= 0.999 and not (n_big == expected and cmp.counts_equal):
         mags = np.sort(np.abs(np.linalg.eigvals(phi)))[::-1]
@@ -76,11 +79,14 @@ def section_compare_tasks(st: Settings, refs: References, runs: dict[str, RunRec
         text = "; ".join(f"{k}: {v[0] if v[0] is not None else f'> {v[2]}'} steps, acc200 {fmt(v[1], 4)}"
                          for k, v in summary.items())
         lbc = summary.get("LBC wave-RNN")
+        solvable = task == "T1"  # by an additive model (the T2..T4 floor rows below)
         result.rows.append(Row(
             "6", f"{task}: evaluation steps to bit accuracy 0.99 at horizon 200; final accuracy",
-            "LBC should solve and extrapolate (the paper's claim for the wave model)", text,
-            None if lbc is None else lbc[1] >= 0.999, "LBC acc200 >= 0.999", trained=True,
-            values={k: list(v) for k, v in summary.items()},
+            "LBC should solve and extrapolate (the paper's claim for the wave model)" if solvable else
+            "no additive linear model solves it (see the error-floor row); Elman and LSTM for comparison", text,
+            None if lbc is None or not solvable else lbc[1] >= 0.999,
+            "LBC acc200 >= 0.999" if solvable else "informational: the additive LBC has an error floor here",
+            trained=True, values={k: list(v) for k, v in summary.items()},
         ))
         if lbc is not None:
             if lbc[1] < 0.999:
@@ -93,7 +99,9 @@ def section_compare_tasks(st: Settings, refs: References, runs: dict[str, RunRec
             "depend on x(tau) in a way that is not a function of t - tau alone (e.g. T3, component j = 4: x(4) "
             "reaches y(12) at lag 8 but x(0) must not reach y(8) at the same lag), so no additive linear TWM solves "
             "them exactly whatever its size (section 1: the additive TWM with the exact Phi fails, the load mode "
-            f"succeeds). Short of 0.999 at horizon 200: {', '.join(lbc_short)}."
+            f"succeeds). Short of 0.999 at horizon 200: {', '.join(lbc_short)}. The error-floor rows compare its "
+            "test error with the least-squares floor of every additive model; the load-mode rows train the LBC as "
+            "Theorem 3.1 poses the task."
         )
     if curves:
         plot_learning_curves(curves, out / "learning_curves_T.png", ylabel="1 - bit accuracy at horizon 200",

@@ -37,18 +37,29 @@ class ElmanRNNConfig(RecurrentBaselineConfig):
     Args:
         nonlinearity: "tanh" (paper) or "relu".
         use_bias: add a recurrent bias b (False in the paper).
+        recurrent_init: "uniform" (torch's default, above) or "wave": W_hh = Q Phi_0 Q^T, the open-boundary shift
+            Phi_0 of a substrate of ``wave_columns`` columns (hidden_size / wave_columns units each; the paper's Phi
+            with boundary f = 0) hidden by a random orthogonal Q: the wave structure without the task's boundary.
+        wave_columns: columns of that substrate (must divide hidden_size).
     """
 
     model_type: ClassVar[str] = "elman_rnn"
 
     nonlinearity: str = "tanh"
     use_bias: bool = False
+    recurrent_init: str = "uniform"
+    wave_columns: int = 8
 
     def validate(self) -> None:
         super().validate()
         name = type(self).__name__
         check_choice(name, "nonlinearity", self.nonlinearity, ("tanh", "relu"))
         check_bool(name, "use_bias", self.use_bias)
+        check_choice(name, "recurrent_init", self.recurrent_init, ("uniform", "wave"))
+        check_int(name, "wave_columns", self.wave_columns)
+        if self.recurrent_init == "wave" and self.hidden_size % self.wave_columns:
+            raise ValueError(f"{name}: `wave_columns` ({self.wave_columns}) must divide `hidden_size` "
+                             f"({self.hidden_size}) for recurrent_init='wave'")
 
 
 class IRNNConfig(RecurrentBaselineConfig):

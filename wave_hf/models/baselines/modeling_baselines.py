@@ -157,11 +157,24 @@ class SimpleRNNCell(_RecurrentCell):
 class ElmanCell(SimpleRNNCell):
     def __init__(self, config: ElmanRNNConfig, layer_idx: int):
         super().__init__(config, layer_idx, config.nonlinearity, config.use_bias)
+        self.recurrent_init, self.wave_columns = config.recurrent_init, config.wave_columns
 
     def init_wave_weights(self) -> None:
         for p in (self.weight_hh, self.weight_ih, self.bias):
             if p is not None:
                 _uniform_fan(p, self.hidden_size)
+        if self.recurrent_init == "wave":
+            init.copy_(self.weight_hh, hidden_open_shift(self.hidden_size, self.wave_columns))
+
+
+def hidden_open_shift(n: int, columns: int) -> torch.Tensor:
+    """``Q Phi_0 Q^T`` (n, n): the open-boundary shift of a substrate of ``columns`` columns of ``n / columns`` units
+    (``h_i(t+1) = h_{i+1}(t)``, nothing written into the start column: the paper's Phi with f = 0, nilpotent) in the
+    coordinates of a random orthogonal ``Q`` (drawn from the global torch generator), so the waves are hidden."""
+    m = n // columns
+    phi0 = torch.diag(torch.ones(n - m), diagonal=m)  # identity blocks on the block superdiagonal
+    q, _ = torch.linalg.qr(torch.randn(n, n))
+    return q @ phi0 @ q.T
 
 
 class IRNNCell(SimpleRNNCell):
