@@ -66,21 +66,32 @@ def _code_hash() -> str:
     return Hasher.hash([(name, (here / name).read_bytes()) for name in _CODE_FILES])
 
 
-def _check_args(block_size: Any, validation_fraction: Any, seed: Any, text_column: Any, num_proc: Any) -> None:
+class CorpusArgumentError(ValueError):
+    """A bad argument of ``load_corpus``: ``arg`` names it, ``problem`` says what is wrong (``"must be ...; got
+    ..."``), so that a caller such as the run-config schema can name it its own way."""
+
+    def __init__(self, arg: str, problem: str):
+        self.arg, self.problem = arg, problem
+        super().__init__(f"load_corpus: {arg} {problem}")
+
+
+def check_corpus_args(block_size: Any, validation_fraction: Any, seed: Any, text_column: Any,
+                      num_proc: Any) -> None:
+    """The range and type checks of ``load_corpus``'s scalar arguments (``CorpusArgumentError``)."""
     def is_int(v: Any) -> bool:
         return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
 
     if not is_int(block_size) or block_size < 2:
-        raise ValueError(f"load_corpus: block_size must be an int >= 2; got {block_size!r}")
+        raise CorpusArgumentError("block_size", f"must be an int >= 2; got {block_size!r}")
     if isinstance(validation_fraction, bool) or not isinstance(validation_fraction, (int, float)) or not (
             0 <= validation_fraction < 1):
-        raise ValueError(f"load_corpus: validation_fraction must be in [0, 1); got {validation_fraction!r}")
+        raise CorpusArgumentError("validation_fraction", f"must be in [0, 1); got {validation_fraction!r}")
     if not is_int(seed) or seed < 0:
-        raise ValueError(f"load_corpus: seed must be a non-negative int; got {seed!r}")
+        raise CorpusArgumentError("seed", f"must be a non-negative int; got {seed!r}")
     if not isinstance(text_column, str) or not text_column:
-        raise ValueError(f"load_corpus: text_column must be a non-empty str; got {text_column!r}")
+        raise CorpusArgumentError("text_column", f"must be a non-empty str; got {text_column!r}")
     if num_proc is not None and (not is_int(num_proc) or num_proc < 1):
-        raise ValueError(f"load_corpus: num_proc must be a positive int or None; got {num_proc!r}")
+        raise CorpusArgumentError("num_proc", f"must be a positive int or None; got {num_proc!r}")
 
 
 def features_for(block_size: int) -> datasets.Features:
@@ -247,7 +258,7 @@ def load_corpus(source: Any, *, tokenizer: Any = "bytes", block_size: int = 1024
     Each split has the columns ``input_ids``, ``position_ids``, ``labels`` (each (block_size,)), ``num_bytes`` and
     ``num_scored_bytes``; ``json.loads(split.info.description)`` is the corpus record (pad id, tokenizer, sizes).
     """
-    _check_args(block_size, validation_fraction, seed, text_column, num_proc)
+    check_corpus_args(block_size, validation_fraction, seed, text_column, num_proc)
     parts = resolve_source(source, include, exclude)
     if not parts:
         raise ValueError(f"load_corpus: the source {source!r} holds no file or dataset (empty source)")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import inspect
 import types
 import typing
 from dataclasses import dataclass, field
@@ -54,10 +55,19 @@ def _require(cond: bool, path: str, msg: str) -> None:
         raise RunConfigError(f"`{path}` {msg}")
 
 
-# keys of `dataset` that only a corpus takes, with their defaults (None in the dataclass: "not given")
-CORPUS_DEFAULTS: dict[str, Any] = {"tokenizer": "bytes", "block_size": 1024, "validation_fraction": 0.01,
-                                   "split_seed": 0, "text_column": "text"}
-_CORPUS_ONLY = (*CORPUS_DEFAULTS, "include", "exclude", "num_proc", "cache_dir")
+# keys of `dataset` that only a corpus takes (None in the dataclass: "not given"), by load_corpus's argument: the
+# defaults and the checks are load_corpus's own
+_CORPUS_ARGS = {"tokenizer": "tokenizer", "block_size": "block_size", "validation_fraction": "validation_fraction",
+                "split_seed": "seed", "text_column": "text_column", "num_proc": "num_proc"}
+_CORPUS_ONLY = (*_CORPUS_ARGS, "include", "exclude", "cache_dir")
+
+
+def corpus_defaults() -> dict[str, Any]:
+    """The defaults of the corpus keys of ``dataset``: ``load_corpus``'s own (``split_seed`` is its ``seed``)."""
+    from wave_hf.data import load_corpus  # loads `datasets`: only for corpus configs
+
+    params = inspect.signature(load_corpus).parameters
+    return {key: params[arg].default for key, arg in _CORPUS_ARGS.items()}
 
 
 @dataclass
@@ -121,7 +131,7 @@ class DatasetConfig:
                  "takes tokenizer, block_size, validation_fraction, split_seed, text_column, include, exclude")
         _require(not self.build and self.source == "sample", f"{path}.{'build' if self.build else 'source'}",
                  "only applies to a synthetic family (`dataset.name`)")
-        for key, default in CORPUS_DEFAULTS.items():
+        for key, default in corpus_defaults().items():
             if getattr(self, key) is None:
                 setattr(self, key, default)
         for key in ("include", "exclude"):
@@ -132,13 +142,14 @@ class DatasetConfig:
             _require(patterns is None or (len(patterns) > 0 and all(patterns)), f"{path}.{key}",
                      f"patterns must be non-empty; got {value!r}")
         _require(bool(self.tokenizer), f"{path}.tokenizer", "must be `bytes` or a local tokenizer folder/name")
-        _require(self.block_size >= 2, f"{path}.block_size", f"must be >= 2; got {self.block_size}")
-        _require(0 <= self.validation_fraction < 1, f"{path}.validation_fraction",
-                 f"must be in [0, 1); got {self.validation_fraction}")
-        _require(self.split_seed >= 0, f"{path}.split_seed", f"must be >= 0; got {self.split_seed}")
-        _require(bool(self.text_column), f"{path}.text_column", "must be a non-empty column name")
-        _require(self.num_proc is None or self.num_proc >= 1, f"{path}.num_proc",
-                 f"must be >= 1 or null; got {self.num_proc}")
+        from wave_hf.data.corpus import CorpusArgumentError, check_corpus_args
+
+        try:
+            check_corpus_args(self.block_size, self.validation_fraction, self.split_seed, self.text_column,
+                              self.num_proc)
+        except CorpusArgumentError as e:
+            key = next(k for k, arg in _CORPUS_ARGS.items() if arg == e.arg)
+            raise RunConfigError(f"`{path}.{key}` {e.problem}") from None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data, without the keys of the other kind (a corpus has no ``params``, a family no ``block_size``)."""
