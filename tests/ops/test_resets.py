@@ -9,8 +9,10 @@ import pytest
 import torch
 
 from tests.ops.helpers import case_tensors, rel_err
+from wave_hf.layers.padding import document_starts
 from wave_hf.ops import decay_memory, decay_memory_reference, wave_scan, wave_scan_fir
 from wave_hf.ops.memory import LOG_DECAY_MIN
+from wave_hf.ops.resets import starts_from_bounds
 from wave_hf.ops.triton_backend import triton_available
 
 FORMS = [(3, 2, False), (5, 3, True), (33, 1, False)]  # (S, D, dense); S = 33: a document start within S of another
@@ -280,3 +282,17 @@ def test_cu_seqlens_needs_one_row():
     u, a, _, _, _ = case_tensors(2, 6, 2, 3, 2, False, False)
     with pytest.raises(ValueError, match=r"`cu_seqlens` describes one packed row and needs B == 1; got B = 2"):
         wave_scan(u, a, cu_seqlens=torch.tensor([0, 3, 6]))
+
+
+def test_bounds_to_starts_is_one_rule_for_ops_and_models():
+    """``starts_from_bounds`` serves the ops' ``cu_seqlens`` and the models' ``cu_seqlens`` / ``cu_seq_lens_q``: a
+    repeated bound (an empty document) starts nothing; the bounds must rise from 0 to L."""
+    got = starts_from_bounds("`b`", torch.tensor([0, 2, 2, 6]), 6, torch.device("cpu"))
+    assert got.tolist() == [[True, False, True, False, False, False]]
+    assert torch.equal(got, starts_from_bounds("`b`", torch.tensor([0, 2, 6]), 6, torch.device("cpu")))
+    assert torch.equal(document_starts(1, 6, cu_seqlens=torch.tensor([0, 2, 2, 6])), got)
+    for bad in ([0, 4, 2, 6], [1, 6], [0, 5], [0]):
+        with pytest.raises(ValueError, match=r"`b` must rise from 0 to L = 6 \(non-decreasing\)"):
+            starts_from_bounds("`b`", torch.tensor(bad), 6, torch.device("cpu"))
+    with pytest.raises(ValueError, match="`b` must be a 1-D integer tensor"):
+        starts_from_bounds("`b`", torch.tensor([[0, 6]]), 6, torch.device("cpu"))

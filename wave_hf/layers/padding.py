@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import torch
 
-from wave_hf.ops.resets import NO_START, doc_starts
+from wave_hf.ops.resets import NO_START, doc_starts, starts_from_bounds
 
 __all__ = [
     "PACKING_KWARGS",
@@ -105,22 +105,6 @@ def _check_int_tensor(name: str, x: object, shape: str) -> torch.Tensor:
     return x
 
 
-def _starts_from_bounds(name: str, bounds_tensor: object, length: int, device: torch.device) -> torch.Tensor:
-    """1-D document bounds [0, l_1, l_1 + l_2, ..., L] -> (1, L) bool document starts."""
-    bounds_tensor = _check_int_tensor(name, bounds_tensor, "(num_documents + 1,)")
-    if bounds_tensor.dim() != 1:
-        raise ValueError(f"`{name}` must be 1-D [0, l_1, l_1 + l_2, ..., L]; got shape {tuple(bounds_tensor.shape)}")
-    bounds = bounds_tensor.tolist()
-    if len(bounds) < 2 or bounds[0] != 0 or bounds[-1] != length or any(x >= y for x, y in zip(bounds, bounds[1:])):
-        raise ValueError(
-            f"`{name}` must rise strictly from 0 to the row length L = {length} (one entry per document start, then "
-            f"L); got {bounds}"
-        )
-    reset = torch.zeros(1, length, dtype=torch.bool, device=device)
-    reset[0, bounds[:-1]] = True
-    return reset
-
-
 def document_starts(
     batch_size: int,
     length: int,
@@ -177,7 +161,7 @@ def document_starts(
             starts[:, 1:] = value[:, 1:] != value[:, :-1]
             found[name] = starts
         else:
-            found[name] = _starts_from_bounds(name, value, L, value.device if device is None else device)
+            found[name] = starts_from_bounds(f"`{name}`", value, L, value.device if device is None else device)
     if "cu_seq_lens_q" in found:
         bounds = cu_seq_lens_q.tolist()
         longest = max(y - x for x, y in zip(bounds, bounds[1:]))

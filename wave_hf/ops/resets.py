@@ -14,6 +14,22 @@ import torch
 NO_START = -(1 << 30)  # document start of the positions before a row's first reset: they read the initial state
 
 
+def starts_from_bounds(what: str, bounds: object, length: int, device: torch.device) -> torch.Tensor:
+    """Document bounds ``[0, l_1, l_1 + l_2, ..., L]`` of one packed row (``cu_seqlens``, ``cu_seq_lens_q``) as
+    (1, L) bool document starts. ``bounds`` must be a 1-D integer tensor rising from 0 to ``length``; a repeated
+    bound (an empty document) starts nothing. ``what`` names the argument in the ``ValueError``."""
+    if not isinstance(bounds, torch.Tensor) or bounds.dim() != 1 or bounds.is_floating_point() \
+            or bounds.dtype == torch.bool or bounds.is_complex():
+        got = f"{bounds.dtype} {tuple(bounds.shape)}" if isinstance(bounds, torch.Tensor) else type(bounds).__name__
+        raise ValueError(f"{what} must be a 1-D integer tensor [0, l_1, l_1 + l_2, ..., L]; got {got}")
+    b = bounds.tolist()  # a host sync, like every data-dependent check
+    if len(b) < 2 or b[0] != 0 or b[-1] != length or any(x > y for x, y in zip(b, b[1:])):
+        raise ValueError(f"{what} must rise from 0 to L = {length} (non-decreasing); got {b}")
+    out = torch.zeros(1, length, dtype=torch.bool, device=device)
+    out[0, [x for x in b[:-1] if x < length]] = True
+    return out
+
+
 def doc_starts(reset: torch.Tensor) -> torch.Tensor:
     """(B, L) int64: the start of the document of each position (the last reset at or before it), NO_START before
     the first reset of a row."""

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .resets import starts_from_bounds
+
 _FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
@@ -149,17 +151,7 @@ def check_reset(
         return reset
     if cu_seqlens is None:
         return None
-    if not isinstance(cu_seqlens, torch.Tensor) or cu_seqlens.dim() != 1 or cu_seqlens.is_floating_point() \
-            or cu_seqlens.dtype == torch.bool or cu_seqlens.is_complex():
-        got = f"{cu_seqlens.dtype} {tuple(cu_seqlens.shape)}" if isinstance(cu_seqlens, torch.Tensor) else \
-            type(cu_seqlens).__name__
-        raise ValueError(f"{fn}: `cu_seqlens` must be a 1-D integer tensor [0, l_1, l_1 + l_2, ..., L]; got {got}")
     if batch != 1:
         raise ValueError(f"{fn}: `cu_seqlens` describes one packed row and needs B == 1; got B = {batch} (pass a "
                          f"(B, L) `reset` instead)")
-    bounds = cu_seqlens.tolist()  # a host sync, like every data-dependent check
-    if len(bounds) < 2 or bounds[0] != 0 or bounds[-1] != length or any(x > y for x, y in zip(bounds, bounds[1:])):
-        raise ValueError(f"{fn}: `cu_seqlens` must rise from 0 to L = {length} (non-decreasing); got {bounds}")
-    out = torch.zeros(1, length, dtype=torch.bool, device=ref.device)
-    out[0, [b for b in bounds[:-1] if b < length]] = True
-    return out
+    return starts_from_bounds(f"{fn}: `cu_seqlens`", cu_seqlens, length, ref.device)
