@@ -39,7 +39,7 @@ per byte against tokens and against seconds, one panel pair per length). The fil
 so an interrupted benchmark keeps what it measured. A run that raises (e.g. out of memory) is listed in
 ``failures`` and the benchmark goes on.
 
-    python -m scripts.bench_lm                  # L 512 and 2048, 3 rates x 1.5 min, then 5 min per model
+    python -m scripts.bench_lm                  # L 512 and 2048, 3 rates x 1 min, then 5 min per model
     python -m scripts.bench_lm --quick          # < 5 minutes: small models, L 512, one rate each, 30 s each
     python -m scripts.bench_lm --corpus ~/my_text --lengths 1024 --lrs 1e-3 llama=5e-4,1e-3,2e-3
 """

@@ -241,10 +241,12 @@ def _history_before(z: torch.Tensor, hist: torch.Tensor | None, b: torch.Tensor,
     before = p[:, None] - S + torch.arange(S, device=p.device)  # (R, S)
     out = _gather_rows(z.reshape(C, B * Lp, W), b[:, None] * Lp + before.clamp(min=0)).view(C, -1, S, W)
     out = out * (before >= 0)[None, :, :, None]
-    if hist is not None:
-        rows = (b[:, None] * S + (before + S).clamp(max=S - 1)).view(-1)
+    if hist is not None:  # only the starts p < S reach back to the initial history
+        early = (p < S).nonzero().squeeze(1)
+        before = before[early]
+        rows = (b[early, None] * S + (before + S).clamp(max=S - 1)).view(-1)
         past = _gather_rows(hist.permute(2, 0, 1, 3).reshape(C, B * S, W), rows).view(C, -1, S, W)
-        out = out + past * (before < 0)[None, :, :, None]
+        out.index_add_(1, early, past * (before < 0)[None, :, :, None])
     return out
 
 

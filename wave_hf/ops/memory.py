@@ -17,6 +17,8 @@ The final memory is computed straight from the inputs, so per-row ``lengths`` (r
 Packed rows (``reset``): the memory is emptied at each document start, so the intra-chunk scores are masked to
 pairs of one document, a chunk adds to the memory only what follows its last document start, the hand-off drops the
 memory across a chunk holding a start, and the entering memory is read only before the chunk's first start.
+Only the chunks that hold a start are masked, by index (``_MaskChunks``, ``_RowsMatmul``, forward and backward);
+the others take the matmuls of an unpacked row.
 Other gradients come from autograd through these few large ops. Arithmetic runs in
 float32 (float64 for float64 inputs), with autocast disabled (the factors lambda^(+-(c-1)/2) exceed float16's range),
 and memories are returned in float32 (or float64): a bf16 memory would stop decaying for half-lives above ~200 steps.
@@ -160,6 +162,75 @@ class _ChunkHandOff(torch.autograd.Function):
         return grad_kv, grad_d
 
 
+class _MaskChunks(torch.autograd.Function):
+    """In place, x[b, :, i] *= mask for the listed chunks (b, i) of x (B, H, n, c, c): the intra-chunk scores of the
+    chunks that hold a document start, kept for the pairs of one document. mask: (R, c, c), in x's dtype.
+
+    The backward masks the incoming gradient in place: it is the fresh product of the score matmul's backward
+    (``scores @ vc``), which nothing else reads.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, b: torch.Tensor, i: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        x[b, :, i] *= mask[:, None]
+        ctx.mark_dirty(x)
+        ctx.save_for_backward(b, i, mask)
+        return x
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None, None]:
+        b, i, mask = ctx.saved_tensors
+        grad[b, :, i] *= mask[:, None]
+        return grad, None, None, None
+
+
+class _RowsMatmul(torch.autograd.Function):
+    """Per chunk, base + (keep * x) @ y, or (keep * x)^T @ y (``transpose``), where keep (R, c) bool zeroes rows of x
+    only in the listed chunks (b, i) (``rows`` = (b, i, keep); None: no rows are dropped).
+
+    x: (B, H, n, c, K); y: (B, H, n, K, V), or (B, H, n, c, V) for ``transpose``; base: None or the output's shape.
+    The other chunks take one batched matmul as without document starts; the listed ones are computed again from
+    their masked rows and written over (forward and both gradients), so no full-size mask is built or applied.
+    """
+
+    @staticmethod
+    def forward(ctx, x, y, base, transpose: bool, rows) -> torch.Tensor:
+        xt = x.transpose(-1, -2) if transpose else x
+        out = xt @ y if base is None else torch.baddbmm(base.flatten(0, 2), xt.flatten(0, 2), y.flatten(0, 2))
+        out = out.view(*x.shape[:3], *out.shape[-2:])
+        ctx.transpose, ctx.has_rows = transpose, rows is not None
+        if rows is None:
+            ctx.save_for_backward(x, y)
+            return out
+        b, i, keep = rows
+        keep = keep.to(x.dtype)[:, None, :, None]  # (R, 1, c, 1)
+        fixed = _product(x[b, :, i] * keep, y[b, :, i], transpose)
+        out[b, :, i] = fixed if base is None else fixed + base[b, :, i]
+        ctx.save_for_backward(x, y, b, i, keep)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        x, y = ctx.saved_tensors[:2]
+        grad_x = grad_y = None
+        if ctx.needs_input_grad[0]:  # d/dx of x @ y is grad @ y^T, of x^T @ y is y @ grad^T
+            grad_x = y @ grad.transpose(-1, -2) if ctx.transpose else grad @ y.transpose(-1, -2)
+        if ctx.needs_input_grad[1]:  # d/dy of x @ y and of x^T @ y is x^T @ grad and x @ grad
+            grad_y = _product(x, grad, not ctx.transpose)
+        if ctx.has_rows:
+            b, i, keep = ctx.saved_tensors[2:]
+            if grad_x is not None:
+                grad_x[b, :, i] *= keep
+            if grad_y is not None:
+                grad_y[b, :, i] = _product(x[b, :, i] * keep, grad[b, :, i], not ctx.transpose)
+        return grad_x, grad_y, (grad if ctx.needs_input_grad[2] else None), None, None
+
+
+def _product(x: torch.Tensor, y: torch.Tensor, transpose: bool) -> torch.Tensor:
+    """x^T @ y if ``transpose`` else x @ y, over the last two dims."""
+    return (x.transpose(-1, -2) if transpose else x) @ y
+
+
 def _chunked(q, k, v, log_decay, initial_memory, output_final_state, lengths, scale, reset):
     B, L, H, K = q.shape
     V = v.shape[-1]
@@ -182,22 +253,32 @@ def _chunked(q, k, v, log_decay, initial_memory, output_final_state, lengths, sc
     scores = q_half @ k_half.transpose(-1, -2)  # (B, H, n, c, c): scale * q_t . lambda^(t-s) k_s
     per_key = w[:, 0, 0, :, None]  # (H, K, 1)
     hand_off = (c * per_key).exp()[None, :, None]  # (1, H, 1, K, 1): lambda^c
-    q_read = q_half
+    read_rows = kv_rows = None  # (chunks (b, i), rows kept) of the chunks that hold a document start
     if reset is None:
         scores.tril_()
     else:  # document ids (count of starts so far) per position, and per chunk the id it enters with
-        doc = torch.cat([reset, reset.new_zeros(B, n * c - L)], 1).cumsum(1).view(B, n, c)
+        padded = torch.cat([reset, reset.new_zeros(B, n * c - L)], 1)
+        doc = padded.cumsum(1).view(B, n, c)
         entering_doc = doc[:, :, :1] - reset[:, ::c, None].long()  # (B, n, 1)
-        # tril_ first (the pairs above the diagonal may hold lambda^-(c-1) = inf), then a product by the finite rest
-        scores.tril_().mul_((doc[:, :, :, None] == doc[:, :, None, :]).to(dtype)[:, None])
-        k_half = k_half * (doc == doc[:, :, -1:])[:, None, :, :, None]  # only the chunk's last document stays
-        q_read = q_half * (doc == entering_doc)[:, None, :, :, None]  # the entering memory is read before a start
         hand_off = hand_off * (doc[:, :, -1] == entering_doc[:, :, 0])[:, None, :, None, None]
+        # tril_ first (the pairs above the diagonal may hold lambda^-(c-1) = inf), then a product by the finite rest
+        scores.tril_()
+        same_doc = doc[:, :, :, None] == doc[:, :, None, :]
+        if torch.compiler.is_compiling():  # no host sync in a graph: full-size masks on every chunk
+            scores.mul_(same_doc.to(dtype)[:, None])
+            k_half = k_half * (doc == doc[:, :, -1:])[:, None, :, :, None]
+            q_half = q_half * (doc == entering_doc)[:, None, :, :, None]
+        else:  # only the chunks that hold a start differ from a single document's: fixed up by index
+            b, i = padded.view(B, n, c).any(2).nonzero(as_tuple=True)
+            held = doc[b, i]  # (R, c)
+            _MaskChunks.apply(scores, b, i, same_doc[b, i].to(dtype))
+            kv_rows = (b, i, held == held[:, -1:])  # only the chunk's last document stays in the memory
+            read_rows = (b, i, held == entering_doc[b, i])  # the entering memory is read before the first start
     y = scores @ vc
     # what each chunk adds to the memory, sum_s lambda^(c-1-s) k_s v_s^T, with lambda^(c-1-s) = lambda^((c-1)/2) *
     # lambda^(m-s); the memory entering each chunk, and its contribution lambda^(t+1) q_t . M_{b-1} with
     # lambda^(t+1) = lambda^(t-m) * lambda^((c+1)/2): the constant factors go on the (K, V) memories
-    chunk_kv = ((c - 1) / 2 * per_key).exp()[:, None] * (k_half.transpose(-1, -2) @ vc)  # (B, H, n, K, V)
+    chunk_kv = ((c - 1) / 2 * per_key).exp()[:, None] * _RowsMatmul.apply(k_half, vc, None, True, kv_rows)
     entering = _ChunkHandOff.apply(chunk_kv, hand_off)  # M_{b-1} for every chunk start b
     if initial_memory is not None:
         chunk_start = torch.arange(n, device=q.device, dtype=dtype)[:, None]
@@ -205,10 +286,7 @@ def _chunked(q, k, v, log_decay, initial_memory, output_final_state, lengths, sc
         if reset is not None:  # read only by the chunks before the row's first document start
             carried = carried * (entering_doc[:, :, 0] == 0)[:, None, :, None, None]
         entering = entering + carried
-    y = torch.baddbmm(
-        y.view(B * H * n, c, V), q_read.reshape(B * H * n, c, K),
-        (((c + 1) / 2 * per_key).exp()[:, None] * entering).view(B * H * n, K, V),
-    )
+    y = _RowsMatmul.apply(q_half, ((c + 1) / 2 * per_key).exp()[:, None] * entering, y, False, read_rows)
     y = y.view(B, H, n * c, V)[:, :, :L].transpose(1, 2).to(q.dtype)
     if not output_final_state:
         return y, None
