@@ -84,8 +84,9 @@ def build_model(name: str, size: Size, max_len: int) -> torch.nn.Module:
         hybrid = dict(attention_layers=hybrid_attention_layers(n), attention_heads=size.heads)
         cfg = AutoConfig.for_model(
             "wave_lbc", vocab_size=V, hidden_size=h, num_hidden_layers=n, num_heads=h // 16, head_dim=16,
-            history_length=size.history, boundary="diagonal", readout="fir", gating="qkv", use_mlp=True,
-            intermediate_size=mlp, tie_word_embeddings=True, **(hybrid if name == "wave_lbc_hybrid" else {}),
+            history_length=size.history, boundary="diagonal", boundary_max_norm=1.0, readout="fir", gating="qkv",
+            use_mlp=True, intermediate_size=mlp, tie_word_embeddings=True,
+            **(hybrid if name == "wave_lbc_hybrid" else {}),
         )
     elif name in ("wave_sbc_window", "wave_sbc_stream"):
         cfg = AutoConfig.for_model(

@@ -12,6 +12,7 @@ from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelF
 
 import wave_hf.models.wave_lbc  # noqa: F401  (registers the family until wave_hf/__init__ does)
 from tests.models import hf_checks
+from wave_hf.layers.lbc import WaveLBCMixer
 from wave_hf.models import WaveCache
 from wave_hf.models.wave_lbc import (
     WaveLBCConfig,
@@ -310,3 +311,37 @@ def test_value_init_identity_is_theorem_3_1_write_and_read(tmp_path):
         WaveLBCConfig(**{**paper, "input_size": 3}, value_init="identity")
     with pytest.raises(ValueError, match="`value_init` must be one of"):
         WaveLBCConfig(**paper, value_init="eye")
+
+
+@pytest.mark.parametrize("boundary", ["diagonal", "dense"])
+def test_boundary_max_norm_keeps_phi_stable_at_every_step(boundary, ids):
+    """boundary_max_norm = c: the wave uses the boundary rescaled to norm c tanh(n / c) <= c, so Phi's spectral radius
+    stays at most c^(1/S) whatever the parameter; small boundaries pass (almost) unchanged; gradients are finite at
+    the pure shift; prefill + decode still equals the full forward."""
+    S, D, c = 4, 3, 0.9
+    mixer = WaveLBCMixer(6, 2, D, S, boundary=boundary, boundary_max_norm=c)
+    with torch.no_grad():
+        mixer.boundary.normal_(0, 3.0)  # far outside the stable region
+    a = mixer.effective_boundary()
+    norms = (a.square().sum(dim=(-2, -1)).sqrt().sum(1) if boundary == "dense" else a.abs().sum(1))
+    assert (norms <= c * (1 + 1e-6)).all() and (norms > 0.99 * c).all()  # saturated, not clipped to zero
+    for head in range(2):
+        radius = torch.linalg.eigvals(mixer.companion_matrix(head).double()).abs().max()
+        assert radius <= c ** (1 / S) * (1 + 1e-6)
+    with torch.no_grad():
+        mixer.boundary.mul_(1e-4 / mixer.boundary.abs().max())
+    torch.testing.assert_close(mixer.effective_boundary(), mixer.boundary, rtol=1e-6, atol=0)
+    with torch.no_grad():
+        mixer.boundary.zero_()
+    mixer.effective_boundary().sum().backward()
+    assert torch.isfinite(mixer.boundary.grad).all()
+    m = make_lm(boundary=boundary, readout="fir", gating="qkv", boundary_max_norm=0.5)
+    with torch.no_grad():
+        for layer in m.model.layers:
+            layer.mixer.boundary.normal_(0, 3.0)
+    hf_checks.check_chunked_prefill(m, ids, splits=[1, 4, 5])
+    hf_checks.check_generate_matches_no_cache(m, ids)
+    with pytest.raises(ValueError, match=r"`boundary_max_norm` must be None or in \(0, 1\]; got 1.5"):
+        tiny(boundary_max_norm=1.5)
+    with pytest.raises(ValueError, match="`boundary_max_norm`"):
+        tiny(boundary_max_norm=0.0)

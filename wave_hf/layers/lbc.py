@@ -27,9 +27,15 @@ companion operator Phi is then nilpotent, spectral radius 0) or, with ``boundary
 boundary rescaled so that ``sum_k ||a_k||_2 = r`` per head (per wave for the diagonal form). The nonzero eigenvalues of
 Phi solve ``det(I - sum_k a_k lambda^-k) = 0``; for ``|lambda| > r^(1/S)`` we have ``||sum_k a_k lambda^-k|| <
 sum_k ||a_k|| / r = 1``, so the spectral radius is at most ``r^(1/S) < 1``. The parameter is left unconstrained
-afterwards on purpose: the paper's tasks (T1-T4) need eigenvalues exactly on the unit circle, which a squashing
+afterwards by default: the paper's tasks (T1-T4) need eigenvalues exactly on the unit circle, which a squashing
 parameterisation only approaches asymptotically; and the gradient with respect to ``a`` at the shift is
 ``dz_t/da_k = z_{t-k}``, not zero, so training moves it at once (unlike a product parameterisation started at zero).
+A language model over thousands of tokens needs the opposite: Adam moves each of the S coefficients of a wave by about
+the learning rate per step, so ``sum_k |a_k|`` passes 1 within tens of steps and the waves grow without bound over a
+long row. ``boundary_max_norm = c`` in (0, 1] bounds it: the wave uses ``a * c tanh(n / c) / n`` with ``n`` the
+parameter's norm (``sum_k |a_k|`` per wave for the diagonal form, ``sum_k ||a_k||_F >= sum_k ||a_k||_2`` per head for
+the dense one), so the norm the wave uses stays at most c and the spectral radius at most ``c^(1/S)`` at every step of
+training, and small boundaries are left as they are (``tanh(x) / x -> 1``).
 The gating memory's decay is ``sigmoid(logit)``, kept in [exp(LOG_DECAY_MIN), 1) (the range the chunked memory
 is exact for; a half-life of at least 0.17 tokens), initialised at half-lives spread log-uniformly over the heads.
 
@@ -68,8 +74,8 @@ class WaveLBCMixer(nn.Module):
 
     The arguments are those of ``WaveLBCConfig`` (which validates them; the choices are in ``wave_hf.layers.options``):
     ``boundary`` in ``BOUNDARY_FORMS``, ``readout`` in ``READOUTS``, ``gating`` in ``GATINGS``,
-    ``0 <= boundary_init_scale < 1``, and ``projections=False`` only with ``gating="none"`` and
-    ``hidden_size == num_heads * head_dim``.
+    ``0 <= boundary_init_scale < 1``, ``boundary_max_norm`` None or in (0, 1], and ``projections=False`` only with
+    ``gating="none"`` and ``hidden_size == num_heads * head_dim``.
 
     State (a dict, what a cache stores per layer): ``"substrate"`` (B, H, S, D) with ``[:, :, j] = z_{t-j}`` (the
     ``wave_scan`` convention; j = 0 is the newest column) and, with ``gating="qkv"``, ``"memory"`` (B, H, D, D) (key
@@ -86,6 +92,7 @@ class WaveLBCMixer(nn.Module):
         readout: str = "fir",
         gating: str = "none",
         boundary_init_scale: float = 0.0,
+        boundary_max_norm: float | None = None,
         memory_halflife_min: float = 8.0,
         memory_halflife_max: float = 512.0,
         projections: bool = True,
@@ -99,6 +106,7 @@ class WaveLBCMixer(nn.Module):
         self.readout = readout
         self.gating = gating
         self.boundary_init_scale = boundary_init_scale
+        self.boundary_max_norm = boundary_max_norm
         self.memory_halflife_min = memory_halflife_min
         self.memory_halflife_max = memory_halflife_max
 
@@ -157,6 +165,19 @@ class WaveLBCMixer(nn.Module):
             value = logit[:, None].expand(H, self.head_dim).to(self.memory_logit.device, self.memory_logit.dtype)
             init.copy_(self.memory_logit, value)
 
+    def effective_boundary(self) -> torch.Tensor | None:
+        """The boundary ``a`` the wave uses (op convention; None for the pure shift): the parameter, or with
+        ``boundary_max_norm = c`` the parameter rescaled to norm ``c tanh(n / c)`` (see the module docstring)."""
+        a, c = self.boundary, self.boundary_max_norm
+        if a is None or c is None:
+            return a
+        if self.boundary_form == "dense":  # (H, S, D, D): sum_k ||a_k||_F per head
+            n = a.square().sum(dim=(-2, -1)).add(1e-24).sqrt().sum(dim=1)[:, None, None, None]
+        else:  # (H, S, D): sum_k |a_k| per wave
+            n = a.abs().sum(dim=1, keepdim=True)
+        n = n.clamp_min(1e-12)
+        return a * (c * torch.tanh(n / c) / n)
+
     def companion_matrix(self, head: int = 0) -> torch.Tensor:
         """The paper's Phi (S*D, S*D) of one head: identity blocks on the block superdiagonal plus the boundary row
         ``[A_1 ... A_s]`` (column 1 oldest; ``wave_hf.ops.companion``)."""
@@ -166,7 +187,7 @@ class WaveLBCMixer(nn.Module):
         if self.boundary is None:
             a = torch.zeros(S, D)
         else:
-            a = self.boundary[head].detach().float()
+            a = self.effective_boundary()[head].detach().float()
         return companion_matrix(a)
 
     def _memory_log_decay(self) -> torch.Tensor:
@@ -187,7 +208,7 @@ class WaveLBCMixer(nn.Module):
         """u (B, L, H, D) of packed rows (``lengths`` real tokens first; ``reset`` (B, L) document starts, where the
         substrate starts empty) -> readout (B, L, H, D) and, if asked, the substrate after each row's last real
         token."""
-        a = self.boundary  # op convention: a[:, k-1] multiplies z_{t-k}; None = pure shift
+        a = self.effective_boundary()  # op convention: a[:, k-1] multiplies z_{t-k}; None = pure shift
         if self.readout == "fir":  # y_t = sum_j fir_j * z_{t-j}, read out inside the scan
             if a is None:
                 a = u.new_zeros(self.num_heads, self.history_length, self.head_dim)
@@ -206,7 +227,7 @@ class WaveLBCMixer(nn.Module):
         if substrate is None:
             substrate = u_t.new_zeros(B, H, self.history_length, D)
         substrate = substrate.to(u_t.dtype)
-        a = self.boundary  # op convention: a[:, k-1] multiplies z_{t-k}; None = pure shift
+        a = self.effective_boundary()  # op convention: a[:, k-1] multiplies z_{t-k}; None = pure shift
         if a is None:
             new_state = torch.cat([u_t.unsqueeze(2), substrate[:, :, :-1]], dim=2)
         else:

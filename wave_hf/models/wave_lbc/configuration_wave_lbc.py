@@ -56,6 +56,9 @@ class WaveLBCConfig(WaveBaseConfig):
         rms_norm_eps: epsilon of the RMSNorms.
         boundary_init_scale: r in [0, 1). 0 starts every boundary at the pure shift; r > 0 at a random boundary with
             ``sum_k ||a_k||_2 = r`` (spectral radius of Phi <= r^(1/S) < 1). See ``wave_hf.layers.lbc``.
+        boundary_max_norm: None (the paper's unconstrained boundary, which T1-T4 need) or c in (0, 1]: the wave uses
+            the boundary rescaled to a norm of at most c, so Phi's spectral radius stays at most c^(1/S) <= 1
+            throughout training (for language models over long rows). See ``wave_hf.layers.lbc``.
         memory_halflife_min, memory_halflife_max: initial half-lives (in tokens) of the ``gating="qkv"`` memory,
             spread log-uniformly over the heads.
         value_init: start of the prediction head's write ``B`` (``value_in``) and read ``C`` (``value_out``):
@@ -91,6 +94,7 @@ class WaveLBCConfig(WaveBaseConfig):
     residual: bool = True
     rms_norm_eps: float = 1e-6
     boundary_init_scale: float = 0.0
+    boundary_max_norm: float | None = None
     memory_halflife_min: float = 8.0
     memory_halflife_max: float = 512.0
     value_init: str = "normal"
@@ -122,6 +126,9 @@ class WaveLBCConfig(WaveBaseConfig):
         check_choice(name, "hidden_act", self.hidden_act, ACTIVATIONS)
         check_float(name, "rms_norm_eps", self.rms_norm_eps)
         check_float(name, "boundary_init_scale", self.boundary_init_scale, low=0.0, high=1.0, low_open=False)
+        check_float(name, "boundary_max_norm", self.boundary_max_norm, optional=True)
+        if self.boundary_max_norm is not None and self.boundary_max_norm > 1:
+            raise ValueError(f"{name}: `boundary_max_norm` must be None or in (0, 1]; got {self.boundary_max_norm}")
         # the gating memory's decay is kept >= exp(MEMORY_LOG_DECAY_MIN): a half-life >= ln 2 / 4 tokens
         check_float(name, "memory_halflife_min", self.memory_halflife_min, low=MIN_MEMORY_HALFLIFE, low_open=False)
         halflife_min = self.memory_halflife_min if isinstance(self.memory_halflife_min, (int, float)) else 0.0

@@ -86,6 +86,7 @@ class WaveLBCBlock(GradientCheckpointingLayer):
                 readout=config.readout,
                 gating=config.gating,
                 boundary_init_scale=config.boundary_init_scale,
+                boundary_max_norm=config.boundary_max_norm,
                 memory_halflife_min=config.memory_halflife_min,
                 memory_halflife_max=config.memory_halflife_max,
                 projections=config.mixer_projections,
