@@ -42,6 +42,8 @@ so an interrupted benchmark keeps what it measured. A run that raises (e.g. out 
     python -m scripts.bench_lm                  # L 512 and 2048, 3 rates x 1 min, then 5 min per model
     python -m scripts.bench_lm --quick          # < 5 minutes: small models, L 512, one rate each, 30 s each
     python -m scripts.bench_lm --corpus ~/my_text --lengths 1024 --lrs 1e-3 llama=5e-4,1e-3,2e-3
+    python -m scripts.bench_lm --models wave_lbc --lengths 2048 --beside reports/bench_lm/bench_lm.json \
+        --out reports/bench_lm/wave_lbc_again    # retrain one model, compare it with an earlier run's others
 """
 
 from __future__ import annotations
@@ -378,6 +380,10 @@ def _cell(value: float | None, ref: float | None) -> str:
     return f"{value:.4f}" + (f" ({value / ref:.3f}x)" if ref else "")
 
 
+def _beside(entry: dict[str, Any]) -> str:
+    return f"from {entry['from']}" if "from" in entry else ""
+
+
 def markdown(results: Results, lengths: list[int]) -> str:
     out = []
     for L in lengths:
@@ -396,7 +402,7 @@ def markdown(results: Results, lengths: list[int]) -> str:
             out.append(f"| {name} | {f['params'] / 1e6:.2f}M | {f['lr']:g} | {f['steps']} | {f['tokens']:,} | "
                        f"{f['seconds']:.0f} | {_cell(f['val_bits_per_byte'], ref_final)} | {_cell(tok, ref_tok)} | "
                        f"{_cell(sec, ref_sec)} | {'yes' if f['document_resets'] else 'no'} | "
-                       f"{'diverged' if f['diverged'] else ''} |")
+                       f"{'; '.join(n for n in ('diverged' if f['diverged'] else '', _beside(f)) if n)} |")
         for fail in (x for x in results.failures if x["seq_len"] == L):
             out.append(f"| {fail['model']} | - | {fail['lr']} | - | - | - | - | - | - | - | {fail['phase']} failed: "
                        f"{fail['error'][:80]} |")
@@ -441,6 +447,34 @@ def settings(args: argparse.Namespace, size: Size, lrs: dict[str, list[float]]) 
                                            "grad_clip": GRAD_CLIP, "warmup_fraction": WARMUP_FRACTION,
                                            "schedule": "linear warm-up, cosine to min_lr_fraction x peak",
                                            "min_lr_fraction": MIN_LR_FRACTION}}
+
+
+# the settings that decide the data, the budgets and the models' sizes: an earlier run reported --beside this one
+# must have used the same
+SAME_SETTINGS = ("corpus", "minutes", "sweep_minutes", "max_steps", "tokens_per_step", "val_tokens", "eval_points",
+                 "validation_fraction", "seed", "threads", "hidden", "layers", "heads", "history")
+
+
+def load_beside(path: Path, args: argparse.Namespace) -> Results:
+    """The entries of an earlier run's ``bench_lm.json`` for the models this run does not train, at this run's
+    lengths, marked ``"from": path`` (e.g. to retrain one model after a fix and compare it with the others of a full
+    run). ``SystemExit`` when the file is unreadable or its ``SAME_SETTINGS`` differ from this run's."""
+    try:
+        doc = json.loads(Path(path).read_text())
+        theirs = doc["settings"]["args"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise SystemExit(f"bench_lm: --beside {path}: not a bench_lm.json ({e})") from None
+    ours = settings(args, Size(), {})["args"]
+    differ = {k: (theirs.get(k), ours[k]) for k in SAME_SETTINGS if theirs.get(k) != ours[k]}
+    if differ:
+        raise SystemExit(f"bench_lm: --beside {path}: its settings differ from this run's (theirs, ours): {differ}")
+
+    def keep(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{**e, "from": str(path)} for e in entries
+                if e["model"] not in args.models and e["seq_len"] in args.lengths]
+
+    return Results(runs=keep(doc["runs"]), sweep=keep(doc["sweep"]), final=keep(doc["final"]),
+                   failures=keep(doc["failures"]))
 
 
 def write_outputs(args: argparse.Namespace, results: Results) -> None:
@@ -514,6 +548,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--heads", type=int, default=5)
     p.add_argument("--history", type=int, default=64, help="S for the wave models")
     p.add_argument("--cache-dir", type=Path, help="where the packed corpus is cached (default: the datasets cache)")
+    p.add_argument("--beside", type=Path, metavar="BENCH_LM_JSON",
+                   help="an earlier run's bench_lm.json with the same settings: its models that this run does not "
+                        "train are reported beside this run's (marked with where they come from)")
     if p.parse_args(argv).quick:  # --quick changes the defaults; options given explicitly still win
         p.set_defaults(**QUICK)
     args = p.parse_args(argv)
@@ -547,7 +584,7 @@ def main(argv: list[str] | None = None) -> Results:
     size = Size(vocab=VOCAB, hidden=args.hidden, layers=args.layers, heads=args.heads, history=args.history)
     args.settings = settings(args, size, args.lr_table)
     print(f"machine: {machine()}", flush=True)
-    results = Results()
+    results = load_beside(args.beside, args) if args.beside is not None else Results()
     t0 = time.perf_counter()
     for L in args.lengths:
         try:

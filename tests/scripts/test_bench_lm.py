@@ -207,3 +207,24 @@ def test_divergence_is_recorded_not_logged(corpus, tmp_path, monkeypatch):
                                                                                       (2e-3, None, True)]
     assert doc["runs"] == [] and doc["final"] == []
     assert doc["failures"][0]["error"] == "every rate of the sweep diverged or failed"
+
+
+def test_beside_reports_an_earlier_runs_other_models(bench, corpus, tmp_path):
+    """--beside: retrain one model and report the earlier run's other models next to it, marked; the earlier run's
+    settings must match."""
+    earlier = bench / "bench_lm.json"
+    out = tmp_path / "again"
+    run_bench(corpus, out, tmp_path / "cache", "--lrs", "2e-3", "--models", "wave_lbc", "--beside", str(earlier))
+    doc, before = json.loads((out / "bench_lm.json").read_text()), json.loads(earlier.read_text())
+    assert {f["model"] for f in doc["final"]} == {f["model"] for f in before["final"]}
+    for key in ("runs", "sweep", "final"):
+        for e in doc[key]:
+            assert ("from" in e) == (e["model"] != "wave_lbc"), e
+        assert [e for e in doc[key] if e["model"] != "wave_lbc"] == [
+            {**e, "from": str(earlier)} for e in before[key] if e["model"] != "wave_lbc"]
+    assert f"from {earlier}" in (out / "bench_lm.md").read_text()
+    with pytest.raises(SystemExit, match=r"settings differ from this run's .*'val_tokens'"):
+        run_bench(corpus, tmp_path / "x", tmp_path / "cache", "--models", "wave_lbc", "--val-tokens", "64",
+                  "--beside", str(earlier))
+    with pytest.raises(SystemExit, match="not a bench_lm.json"):
+        run_bench(corpus, tmp_path / "y", tmp_path / "cache", "--models", "wave_lbc", "--beside", str(out / "nope"))
