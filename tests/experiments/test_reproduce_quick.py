@@ -76,7 +76,7 @@ def test_new_claim_rows_and_the_315_control(quick_report):
     rows = json.loads((quick_report / "report.json").read_text())["rows"]
     nine = {r["quantity"].split(":")[0].split(" (")[0]: r for r in rows if r["section"] == "9"}
     assert len(nine) == 4 and all(r["passed"] is True for r in nine.values()), nine
-    wave = [r for r in rows if "'315'" in r["quantity"]]
+    wave = [r for r in rows if "'315'" in r["quantity"] and r["section"] == "4"]
     assert len(wave) == 1 and set(wave[0]["values"]) == {"trained", "control"}
     assert "untrained control" in wave[0]["ours"]
     assert all(0.0 <= abs(v["shifted"]) <= 1.0 for v in wave[0]["values"].values())
@@ -96,6 +96,18 @@ def test_floor_load_mode_and_gradient_rows(quick_report):
     assert trained["values"]["curve"][0] == 1.0 and shape["values"]["curve"] == trained["values"]["curve"]
 
 
+def test_section_11_rows_and_table(quick_report):
+    """Quick mode trains one Elman from hidden waves (T1): the speed row compares it with the default start, the
+    bands row reads the main job's raw substrate (solved even in quick mode), the table lists the variant's run."""
+    data = json.loads((quick_report / "report.json").read_text())
+    eleven = [r for r in data["rows"] if r["section"] == "11"]
+    speed, bands = eleven
+    assert speed["quantity"].startswith("T1: waves speed up learning") and set(speed["values"]) == {"waves", "default"}
+    assert "diagonal bands" in bands["quantity"] and bands["passed"] is True and bands["values"]["shifted"] > 0.9
+    (table,) = [t for t in data["tables"] if t["title"].startswith("Section 11")]
+    assert [r[:3] for r in table["rows"]] == [["wave_init", "T1", 0]]
+
+
 def test_main_job_seeds_pass_and_have_their_table(quick_report):
     """The main job's recipe stops once solved, so even quick mode runs it to the end: every quick seed passes."""
     data = json.loads((quick_report / "report.json").read_text())
@@ -106,10 +118,11 @@ def test_main_job_seeds_pass_and_have_their_table(quick_report):
     assert all(acc >= 0.999 for acc in row["values"]["bit_accuracy"])
     for seed, acc in zip(seeds, row["values"]["bit_accuracy"]):
         assert data["runs"][f"main_s{seed}"]["test_metrics"]["bit_accuracy"] == acc
-    (table,) = data["tables"]
+    (table,) = [t for t in data["tables"] if t["title"].startswith("Main job")]
     assert [r[0] for r in table["rows"]] == seeds and [r[2] for r in table["rows"]] == row["values"]["bit_accuracy"]
     md = (quick_report / "report.md").read_text()
-    own = md[md.index(f"## {table['title']}") : md.index("## Settings")]
+    start = md.index(f"## {table['title']}")
+    own = md[start : md.index("\n## ", start + 1)]  # up to the next heading
     assert "Deviations from the paper's protocol: B = C = I at the start" in own
     assert "`optimizer: sgd` with momentum" in own and "instead of the paper's Adam" in own
     assert len([line for line in own.splitlines() if line.startswith("| ")]) == 1 + len(seeds)
