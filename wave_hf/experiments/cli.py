@@ -25,8 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--reuse-runs", action="store_true",
                         help="reuse finished runs in OUT/runs whose run config matches (re-analyse without retraining)")
     parser.add_argument("--part", type=int, choices=PARTS,
-                        help="train one part of the split run (each under an hour on 2 cores): 1 = sections 1-10, "
-                             "2 = section 11's runs, then the whole report with part 1's runs from OUT/runs")
+                        help="train one part of the split run (each under an hour on 2 cores): 1 = all but section "
+                             "11's Elman variants, 2 = those, then the whole report with part 1's runs from OUT/runs")
     return parser
 
 

@@ -62,7 +62,7 @@ def reproduce(mode: str, st: Settings, out: Path, workers: int = 2, reuse_runs: 
         workers: training processes at a time (one torch thread each).
         reuse_runs: reuse finished runs in ``out/runs`` whose run config matches (re-analyse without retraining).
         part: train only the jobs of this part of the split run (``jobs.PARTS``; None: every job). Part 1 reports
-            without section 11; part 2 trains section 11's runs and writes the whole report with part 1's runs.
+            without section 11's Elman variants; part 2 trains them and writes the whole report with part 1's runs.
 
     Returns:
         What the report holds.
@@ -72,14 +72,15 @@ def reproduce(mode: str, st: Settings, out: Path, workers: int = 2, reuse_runs: 
     t0 = time.time()
     one_thread()
     refs = references()
-    jobs, earlier = build_jobs(st, out / "runs"), {}
+    jobs = build_jobs(st, out / "runs")  # every job: the sections look their runs' configs up here
+    trained_here, earlier = jobs, {}
     if part is not None:
-        jobs, earlier = _part_jobs(jobs, part)
+        trained_here, earlier = _part_jobs(jobs, part)
         mode = f"{mode}, part {part} of {len(PARTS)}" + (" (with the runs of the earlier parts)" if earlier else "")
-    print(f"[reproduce] {mode}: {len(jobs)} training runs on {workers} worker(s) -> {out}", flush=True)
+    print(f"[reproduce] {mode}: {len(trained_here)} training runs on {workers} worker(s) -> {out}", flush=True)
     with JobPool(workers) as pool:
         pool.add_finished(earlier)
-        pool.submit(jobs, reuse=reuse_runs)
+        pool.submit(trained_here, reuse=reuse_runs)
         result = section_exactness(st, refs)
         phis = theory_phis()
         result += section_phi_spectra(phis, refs)

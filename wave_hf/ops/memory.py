@@ -271,7 +271,7 @@ def _chunked(q, k, v, log_decay, initial_memory, output_final_state, lengths, sc
         else:  # only the chunks that hold a start differ from a single document's: fixed up by index
             b, i = padded.view(B, n, c).any(2).nonzero(as_tuple=True)
             held = doc[b, i]  # (R, c)
-            _MaskChunks.apply(scores, b, i, same_doc[b, i].to(dtype))
+            scores = _MaskChunks.apply(scores, b, i, same_doc[b, i].to(dtype))
             kv_rows = (b, i, held == held[:, -1:])  # only the chunk's last document stays in the memory
             read_rows = (b, i, held == entering_doc[b, i])  # the entering memory is read before the first start
     y = scores @ vc

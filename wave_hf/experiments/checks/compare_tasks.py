@@ -16,9 +16,10 @@ from ..references import References
 from ..settings import Settings
 from .common import eval_log, first_step
 
-__all__ = ["section_compare_tasks"]
+__all__ = ["ADDITIVE_SOLVABLE", "section_compare_tasks"]
 
 _MODELS = (("lbc", "LBC wave-RNN"), ("elman", "Elman"), ("lstm", "LSTM"))
+ADDITIVE_SOLVABLE = {"T1"}  # the tasks an additive (linear time-invariant) model can solve: section 6's floor rows
 
 
 def _lbc_phi_rows(task: str, record: RunRecord, acc: float, phi_theory: np.ndarray, refs: References,
@@ -32,7 +33,7 @@ def _lbc_phi_rows(task: str, record: RunRecord, acc: float, phi_theory: np.ndarr
     n_big = count_above(phi, 0.8)
     expected = refs.phi_counts[task]
     plot_spectrum_overlay(phi_theory, phi, out / f"spectrum_lbc_{task}.png", f"{task}: theory vs learned LBC Phi")
-    solvable = task == "T1"  # an additive model cannot hold the theory's Phi for T2..T4: see the load-mode rows
+    solvable = task in ADDITIVE_SOLVABLE  # for T2..T4 the theory's Phi is the load-mode solution
     result = SectionResult([Row(
         "6", f"{task}: learned additive LBC Phi (all heads) vs theory: eigenvalues with |lambda| > 0.8; spectral error "
         "(rad)", f"{expected}; 0", f"{n_big}; {fmt(cmp.error)} ({cmp.n_first} vs {cmp.n_second})",
@@ -79,7 +80,7 @@ def section_compare_tasks(st: Settings, refs: References, runs: dict[str, RunRec
         text = "; ".join(f"{k}: {v[0] if v[0] is not None else f'> {v[2]}'} steps, acc200 {fmt(v[1], 4)}"
                          for k, v in summary.items())
         lbc = summary.get("LBC wave-RNN")
-        solvable = task == "T1"  # by an additive model (the T2..T4 floor rows below)
+        solvable = task in ADDITIVE_SOLVABLE
         result.rows.append(Row(
             "6", f"{task}: evaluation steps to bit accuracy 0.99 at horizon 200; final accuracy",
             "LBC should solve and extrapolate (the paper's claim for the wave model)" if solvable else

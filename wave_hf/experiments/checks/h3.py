@@ -34,7 +34,7 @@ def _best_run(st: Settings, runs: dict[str, RunRecord], task: str, kind: str, fi
         if done is None:
             continue
         res, ev = done
-        sweep[lr] = 100 * float(ev[-1]["token_accuracy"]) if ev else float("nan")
+        sweep[lr] = 100 * float(ev[-1]["token_accuracy"]) if ev else float("-inf")  # no evaluation: never best
         if best is None or sweep[lr] > sweep[best[0]]:
             best = (lr, res, ev)
     return None if best is None else (*best, sweep)

@@ -52,6 +52,10 @@ def _median_steps(entries: list[dict[str, Any]]) -> float:
     return float(np.median([e["solved_at"] if e["solved_at"] is not None else np.inf for e in entries]))
 
 
+def _steps_text(entries: list[dict[str, Any]]) -> str:
+    return ", ".join(str(e["solved_at"]) if e["solved_at"] is not None else f"> {e['steps']}" for e in entries)
+
+
 def _speed_rows(st: Settings, runs: dict[str, RunRecord], phis: dict[str, np.ndarray],
                 entries: dict[str, list[dict[str, Any]]], findings: list[str]) -> list[Row]:
     rows = []
@@ -63,23 +67,19 @@ def _speed_rows(st: Settings, runs: dict[str, RunRecord], phis: dict[str, np.nda
                 wave.append(_run_entry(name, runs[name], t, seed, phis[t]))
         for t, seed in st.elman_runs:
             name = f"elman_{t}_s{seed}"
-            if t == task and finished(runs, name, findings) is not None:
+            if t == task and runs[name].ok:  # a failed run is section 3's finding
                 plain.append(_run_entry(name, runs[name], t, seed, phis[t]))
         entries.setdefault("wave_init", []).extend(wave)
         if not wave or not plain:
             continue
         fast, slow = _median_steps(wave), _median_steps(plain)
-
-        def steps(es: list[dict[str, Any]]) -> str:
-            return ", ".join(str(e["solved_at"]) if e["solved_at"] is not None else f"> {e['steps']}" for e in es)
-
         rows.append(Row(
             "11", f"{task}: waves speed up learning: Elman steps to test bit accuracy {_SOLVED} at horizon 200 "
             "(evaluation log) from hidden waves (W_hh = Q Phi_0 Q^T, no task boundary) vs from torch's default "
             "start, per seed; final accuracy",
             "waves speed up learning (the paper's claim)",
-            f"waves: {steps(wave)} (acc {fmt(float(np.mean([e['acc200'] for e in wave])), 5)}); default: "
-            f"{steps(plain)} (acc {fmt(float(np.mean([e['acc200'] for e in plain])), 5)})",
+            f"waves: {_steps_text(wave)} (acc {fmt(float(np.mean([e['acc200'] for e in wave])), 5)}); default: "
+            f"{_steps_text(plain)} (acc {fmt(float(np.mean([e['acc200'] for e in plain])), 5)})",
             bool(fast < slow), "median steps to solve from waves < from the default start (unsolved: never)",
             trained=True, values={"waves": [e["solved_at"] for e in wave], "default": [e["solved_at"] for e in plain]},
         ))
@@ -107,9 +107,12 @@ def _grid_rows(st: Settings, refs: References, runs: dict[str, RunRecord], phis:
             "accuracy at horizon 200; eig(W_hh) with |lambda| > 0.8; spectral error vs Phi (rad), per seed",
             claim,
             "; ".join(f"s{e['seed']}: {fmt(e['acc200'], 5)}, {e['count08']}, {fmt(e['spectral_error'])}" for e in got),
-            all(emerged) if must_emerge else not any(emerged),
+            all(emerged) if must_emerge else all(
+                e["acc200"] < refs.elman_accuracy[e["task"]] - 0.01 and e["count08"] < expected[e["task"]]
+                for e in got),
             "every seed: the Elman criteria of section 3 (accuracy, count, spectral error)" if must_emerge else
-            "no seed meets the section-3 criteria (the modes do not fit)", trained=True,
+            "every seed: accuracy below the section-3 criterion and fewer large eigenvalues than the theory's",
+            trained=True,
             values={"per_seed": got},
         ))
     return rows
@@ -118,6 +121,9 @@ def _grid_rows(st: Settings, refs: References, runs: dict[str, RunRecord], phis:
 def raw_substrate_frames(model: Any, inputs: torch.Tensor) -> np.ndarray:
     """The substrate of a one-layer, one-head LBC after each step of ``inputs`` (L, d), as frames (L, s, d) with
     column 1 (index 0) the oldest, read from the model's cache (no basis change)."""
+    if model.config.num_hidden_layers != 1 or model.config.num_heads != 1:
+        raise ValueError("raw_substrate_frames reads the one substrate of a one-layer, one-head LBC; got "
+                         f"{model.config.num_hidden_layers} layer(s) and {model.config.num_heads} head(s)")
     cache = WaveCache.from_config(model.config)
     frames = []
     with torch.no_grad():
@@ -131,7 +137,7 @@ def _bands_row(st: Settings, runs: dict[str, RunRecord], out: Path, findings: li
     from wave_hf.analysis.plots import plot_wave_frames
 
     name = main_job_name(st.main_seeds[0])
-    if finished(runs, name, findings) is None:
+    if not runs[name].ok:  # section 10's finding
         return []
     model = load_trained_model(runs[name].require().output_dir).eval()
     x315 = np.zeros((S + 24, D), dtype=np.float32)
