@@ -74,7 +74,8 @@ def lbc_from_boundary(boundary: Any) -> WaveLBCForPrediction:
     return model
 
 
-def lbc_load_rollout(model: WaveLBCForPrediction, prompt: torch.Tensor, horizon: int) -> torch.Tensor:
+def lbc_load_rollout(model: WaveLBCForPrediction, prompt: torch.Tensor, horizon: int,
+                     keep_graph: bool = False) -> torch.Tensor:
     """Theorem 3.1's initial condition through the model's cache: the substrate holds the prompt (newest value in
     the start column), then the model runs ``horizon`` steps on zero inputs.
 
@@ -83,6 +84,8 @@ def lbc_load_rollout(model: WaveLBCForPrediction, prompt: torch.Tensor, horizon:
             ``lbc_from_boundary``).
         prompt: (B, s, d), oldest first, in the model's dtype.
         horizon: number of autonomous steps.
+        keep_graph: keep the predictions in the autograd graph (to train through the load, e.g. teacher forcing
+            with ``horizon = 1``); by default they are computed without gradients.
 
     Returns:
         The predictions (B, horizon, d): for a task boundary, the task's targets after the prompt.
@@ -99,5 +102,5 @@ def lbc_load_rollout(model: WaveLBCForPrediction, prompt: torch.Tensor, horizon:
     B = prompt.shape[0]
     cache.set_state(0, "substrate", prompt.flip(1).reshape(B, 1, s, d).clone())
     zeros = torch.zeros(B, horizon, d, dtype=prompt.dtype)
-    with torch.no_grad():
+    with torch.set_grad_enabled(keep_graph and torch.is_grad_enabled()):
         return model(input_values=zeros, cache=cache, use_cache=True).predictions

@@ -20,7 +20,6 @@ from wave_hf.analysis import (
     spectral_comparison,
 )
 from wave_hf.data import sample_batch, task_operator
-from wave_hf.models.cache import WaveCache
 from wave_hf.training.loading import load_trained_model
 
 from ..formatting import fmt
@@ -86,11 +85,8 @@ def _windows(task: str, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _one_step(model: torch.nn.Module, windows: torch.Tensor) -> torch.Tensor:
-    """The model's next start column with ``windows`` (B, s, d) loaded as its substrate (as ``lbc_load_rollout``)."""
-    cache = WaveCache.from_config(model.config)
-    cache.set_state(0, "substrate", windows.flip(1).reshape(windows.shape[0], 1, S, D).clone())
-    zeros = torch.zeros(windows.shape[0], 1, D, dtype=windows.dtype)
-    return model(input_values=zeros, cache=cache, use_cache=True).predictions[:, 0]
+    """The model's next start column with ``windows`` (B, s, d) loaded as its substrate, in the autograd graph."""
+    return lbc_load_rollout(model, windows, 1, keep_graph=True)[:, 0]
 
 
 def train_load_mode(task: str, seed: int = 0, steps: int = LOAD_STEPS) -> tuple[torch.nn.Module, float]:
