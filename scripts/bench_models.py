@@ -7,7 +7,10 @@ parameter counts:
 
 - training throughput (tokens/s of forward + backward + AdamW step, ``--tokens-per-step`` tokens per step) at the
   ``--lengths`` and the peak memory of a training step (CPU: peak-RSS growth in a fresh process; GPU: peak allocated);
-- prefill time and decode latency per token after prompts of ``--decode-prompts`` tokens, and the cache's memory.
+- prefill time and decode latency per token after prompts of ``--decode-prompts`` tokens, and the cache's memory;
+- with ``--packed``, for the models that take packed rows (the wave models: the reset lives in their ops), the
+  training throughput on the same rows packed (``position_ids`` with documents of random lengths, uniform in
+  [1, 2 * ``--doc-length`` - 1]) relative to the rows unpacked, the two steps timed alternately (goal: >= 0.95).
 
 Every gated MLP uses Llama's SwiGLU width (2.7 x hidden; GPT-2 keeps its 4 x hidden MLP, one layer fewer), so the
 parameter counts match. Every timing
@@ -140,21 +143,39 @@ def _sync() -> None:
 
 
 def train_step_fn(
-    model: torch.nn.Module, batch: int, length: int, vocab: int, opt: torch.optim.Optimizer | None = None
+    model: torch.nn.Module, batch: int, length: int, vocab: int, opt: torch.optim.Optimizer | None = None,
+    doc_length: int | None = None,
 ) -> Callable[[], None]:
+    """One training step (forward, backward, AdamW) on a fixed random batch; with ``doc_length``, the rows are packed
+    documents of random lengths with mean ``doc_length`` (their ``position_ids`` restart at each document)."""
     device = next(model.parameters()).device
     opt = opt or torch.optim.AdamW(model.parameters(), lr=1e-4)
+    torch.manual_seed(0)
     ids = torch.randint(0, vocab, (batch, length), device=device)
+    packing = {} if doc_length is None else {"position_ids": packed_position_ids(batch, length, doc_length).to(device)}
     model.train()
 
     def step():
-        loss = model(input_ids=ids, labels=ids, use_cache=False).loss
+        loss = model(input_ids=ids, labels=ids, use_cache=False, **packing).loss
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
         _sync()
 
     return step
+
+
+PACKED_MODELS = ("wave_lbc", "wave_lbc_hybrid", "wave_sbc_window", "wave_sbc_stream")  # the reset is in their ops
+
+
+def packed_position_ids(batch: int, length: int, mean: int) -> torch.Tensor:
+    """(batch, length) position ids of rows packed with documents of lengths uniform in [1, 2 * mean - 1]."""
+    from wave_hf.ops.resets import doc_starts
+
+    from .bench_scan import random_documents
+
+    reset = random_documents(length, mean, torch.Generator().manual_seed(1), batch)
+    return torch.arange(length) - doc_starts(reset)
 
 
 def cache_of(out) -> object:
@@ -223,6 +244,7 @@ class Row:
     length: int
     params: int = 0
     train_tok_s: float | str | None = None
+    packed_ratio: float | str | None = None  # --packed: packed / unpacked training throughput
     train_peak_mib: float | str | None = None
     prefill_s: float | str | None = None
     decode_ms: float | str | None = None
@@ -251,7 +273,7 @@ def size_of(args: argparse.Namespace) -> Size:
     return Size(vocab=args.vocab, hidden=args.hidden, layers=args.layers, heads=args.heads, history=args.history)
 
 
-TRAIN_FIELDS = ("train_tok_s", "train_peak_mib")
+TRAIN_FIELDS = ("train_tok_s", "packed_ratio", "train_peak_mib")
 DECODE_FIELDS = ("prefill_s", "decode_ms", "cache_mib")
 
 
@@ -299,13 +321,20 @@ def train_rows(args, models: dict, size: Size, length: int, rows: dict, history:
             prepared = prepare_train(args, name, model, size, length, row, history)
             if prepared is not None:
                 steps[name] = prepared
+    packed = {name: train_step_fn(models[name], steps[name][1], length, size.vocab, doc_length=args.doc_length)
+              for name in steps if args.packed and name in PACKED_MODELS}
+    for step in packed.values():
+        step()  # warm-up (its own optimizer state)
     times: dict[str, list[float]] = {name: [] for name in steps}
+    packed_times: dict[str, list[float]] = {name: [] for name in packed}
     running = list(steps)
     for _ in range(args.repeats):
         for name in list(running):
             ok = False
             with record_failure(rows[(name, length)], TRAIN_FIELDS, "train"):
                 times[name] += timed(steps[name][0], 1, args.row_limit)[0]
+                if name in packed:  # right after the unpacked step: drifts of the machine hit both alike
+                    packed_times[name] += timed(packed[name], 1, args.row_limit)[0]
                 ok = True
             if not ok:
                 del steps[name]
@@ -315,6 +344,9 @@ def train_rows(args, models: dict, size: Size, length: int, rows: dict, history:
         row = rows[(name, length)]
         over = max(times[name]) > args.row_limit
         row.train_tok_s = TIMED_OUT if over else round(tokens / statistics.median(times[name]), 1)
+        if packed_times.get(name):
+            row.packed_ratio = TIMED_OUT if over else round(
+                statistics.median(times[name]) / statistics.median(packed_times[name]), 3)
         if over:
             row.train_peak_mib = TIMED_OUT
         elif args.device == "cpu":
@@ -323,6 +355,7 @@ def train_rows(args, models: dict, size: Size, length: int, rows: dict, history:
             row.train_peak_mib = gpu_mib
         history[f"train/{name}"] = times[name][-1] / tokens
     steps.clear()
+    packed.clear()
     gc.collect()
 
 
@@ -434,18 +467,24 @@ def _fmt(value, ref) -> str:
 
 def markdown(rows: list[Row]) -> str:
     ref = {r.length: r for r in rows if r.model == "llama"}
-    head = ("| model | params | L | train tok/s | train peak MiB | prefill s | decode ms/token | cache MiB | notes |\n"
-            "|---|---|---|---|---|---|---|---|---|")
+    packed = any(r.packed_ratio is not None for r in rows)
+    head = ("| model | params | L | train tok/s |" + (" packed / unpacked |" if packed else "")
+            + " train peak MiB | prefill s | decode ms/token | cache MiB | notes |\n" + "|---" * (9 + packed) + "|")
     lines = [head]
     for r in sorted(rows, key=lambda r: (r.length, MODELS.index(r.model))):
         base = ref.get(r.length, Row("llama", r.length))
         lines.append(
             f"| {r.model} | {r.params / 1e6:.2f}M | {r.length} | {_fmt(r.train_tok_s, base.train_tok_s)} | "
-            f"{_fmt(r.train_peak_mib, base.train_peak_mib)} | {_fmt(r.prefill_s, base.prefill_s)} | "
+            + (f"{_fmt(r.packed_ratio, None)} | " if packed else "")
+            + f"{_fmt(r.train_peak_mib, base.train_peak_mib)} | {_fmt(r.prefill_s, base.prefill_s)} | "
             f"{_fmt(r.decode_ms, base.decode_ms)} | {_fmt(r.cache_mib, base.cache_mib)} | "
             f"{'; '.join(r.notes)} |"
         )
-    return "\n".join(lines) + "\n\nRatios in parentheses are to Llama at the same L (the prompt length for decode)."
+    note = "\n\nRatios in parentheses are to Llama at the same L (the prompt length for decode)."
+    if packed:
+        note += (" packed / unpacked: training throughput on the same rows packed with documents (position_ids) "
+                 "over the rows unpacked (goal >= 0.95).")
+    return "\n".join(lines) + note
 
 
 def plot(rows: list[Row], path: Path) -> None:
@@ -510,6 +549,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     p.add_argument("--out", type=Path, default=Path("outputs/bench_models"))
+    p.add_argument("--packed", action="store_true",
+                   help="also time the wave models' training step on the same rows packed with documents")
+    p.add_argument("--doc-length", type=int, default=512, help="mean document length of --packed")
     p.add_argument("--memory-probe", help=argparse.SUPPRESS)  # internal: one fresh-process memory measurement
     args = p.parse_args(argv)
     if args.memory_probe:

@@ -115,10 +115,10 @@ def timer_pair(first, second, device: str, repeats: int, budget_s: float = 4.0) 
     return tuple(1e3 * sorted(t)[len(t) // 2] for t in times)
 
 
-def random_documents(L: int, mean: int, generator: torch.Generator) -> torch.Tensor:
-    """(B, L) bool starts of documents with lengths uniform in [1, 2 * mean - 1], one packed row per batch row."""
-    reset = torch.zeros(B, L, dtype=torch.bool)
-    for b in range(B):
+def random_documents(L: int, mean: int, generator: torch.Generator, batch: int = B) -> torch.Tensor:
+    """(batch, L) bool starts of documents with lengths uniform in [1, 2 * mean - 1], one packed row per batch row."""
+    reset = torch.zeros(batch, L, dtype=torch.bool)
+    for b in range(batch):
         p = 0
         while p < L:
             reset[b, p] = True

@@ -132,6 +132,18 @@ def test_associative_recall_answer_is_the_value(allow_dot):
     assert (dots > 0) == allow_dot
 
 
+@pytest.mark.parametrize("name", ["induction_head", "associative_recall"])
+def test_label_all_labels_every_token_of_the_same_rows(name):
+    """safari's training tensors: every next token labelled; the rows themselves do not change."""
+    answers = wd.sample_batch(name, 16, seed=3, as_numpy=True)
+    every = wd.sample_batch(name, 16, seed=3, as_numpy=True, label_all=True)
+    np.testing.assert_array_equal(every["input_ids"], answers["input_ids"])
+    np.testing.assert_array_equal(every["labels"], every["input_ids"])
+    scored = answers["labels"] != -100
+    assert scored.any() and np.array_equal(every["labels"][scored], answers["labels"][scored])
+    assert np.all(every["loss_mask"][:, 1:] == 1)
+
+
 def test_mqar_answers_are_the_values_of_the_queried_keys():
     p = dict(vocab_size=64, input_seq_len=48, num_kv_pairs=6)
     b = wd.sample_batch("mqar", 30, seed=0, as_numpy=True, **p)

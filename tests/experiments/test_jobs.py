@@ -25,8 +25,10 @@ def quick_jobs(tmp_path_factory):
 def test_quick_jobs_names_order_and_outputs(quick_jobs):
     runs, jobs = quick_jobs
     assert list(jobs) == [
-        "elman_T1_s0", "elmanvar_wave_init_T1_s0", "induction_head_lbc_h3_lr0.003",
-        "induction_head_lbc_shift_lr0.003", "lbc_T1", "lstm_T1",
+        "elman_T1_s0", "elmanvar_wave_init_T1_s0", "elmanvar_hidden_32_T1_s0", "associative_recall_llama_h3recipe",
+        "mqar_L32_w32_lbc_h3_lr0.003",
+        "mqar_L32_w32_lbc_shift_lr0.003", "mqar_L32_w32_sbc_lr0.003", "mqar_L32_w32_llama_lr0.003",
+        "induction_head_lbc_h3_lr0.003", "induction_head_lbc_shift_lr0.003", "lbc_T1", "lstm_T1",
         "copy10_wrnn", "copy10_irnn", "copy10_lbc", "adding30_wrnn", "adding30_irnn", "adding30_lbc",
         "induction_head_sbc_lr0.003", "induction_head_llama_lr0.003", "main_s0", "main_s1",
     ]
@@ -61,6 +63,26 @@ def test_quick_jobs_follow_the_settings(quick_jobs):
         "optimizer": "adamw", "lr": st.h3_lrs[0], "weight_decay": 0.1, "batch_size": 32}  # H3's recipe
     assert llama["evaluation"]["stop_at"] == 0.99
     assert llama["dataset"]["name"] == "induction_head"
+    # H3's full recipe for attention on associative recall: safari's data, H3's rate, only the answers evaluated
+    full = jobs["associative_recall_llama_h3recipe"]
+    assert full["model"] == llama["model"] and full["steps"] == st.h3_full_steps
+    assert full["dataset"] == {"name": "associative_recall",
+                               "params": {"vocab_size": 20, "input_seq_len": 40, "label_all": True}}
+    assert full["evaluation"]["params"] == {"label_all": False} and full["evaluation"]["stop_at"] == 0.99
+    assert full["optim"]["lr"] == 5e-4 and full["optim"]["warmup_steps"] == max(1, st.h3_full_steps // 10)
+    # section 12: section 8's models and recipe on MQAR, kv pairs = length / 8, the window and positions = length
+    (length,), (width,) = st.mqar_lengths, st.mqar_widths
+    mq = {kind: jobs[f"mqar_L{length}_w{width}_{kind}_lr0.003"] for kind in ("lbc_h3", "lbc_shift", "sbc", "llama")}
+    for kind, cfg in mq.items():
+        assert cfg["dataset"] == {"name": "mqar", "params": {"vocab_size": 128, "input_seq_len": length,
+                                                             "num_kv_pairs": length // 8}}
+        assert cfg["steps"] == st.mqar_steps and cfg["optim"]["batch_size"] == 32
+        assert cfg["optim"]["warmup_steps"] == max(1, st.mqar_steps // 10) and cfg["model"]["hidden_size"] == width
+        h3 = jobs[f"induction_head_{kind}_lr0.003"]
+        assert {k: v for k, v in cfg["model"].items() if k not in ("history_length", "max_position_embeddings")} \
+            == {k: v for k, v in h3["model"].items() if k not in ("history_length", "max_position_embeddings")}
+    assert mq["sbc"]["model"]["history_length"] == length and mq["llama"]["model"]["max_position_embeddings"] == length
+    assert mq["lbc_h3"]["model"]["boundary"] == "diagonal" and mq["lbc_shift"]["model"]["boundary"] == "none"
 
 
 def test_full_jobs_cover_every_task_and_seed(tmp_path):
@@ -68,7 +90,8 @@ def test_full_jobs_cover_every_task_and_seed(tmp_path):
     jobs = build_jobs(st, tmp_path)
     assert len(jobs) == len(st.elman_runs) + 2 * len(st.cmp_tasks) + 3 * (len(st.copy_delays)
                                                                            + len(st.adding_lengths)) \
-        + 4 * len(st.h3_steps) * len(st.h3_lrs) + 10 + sum(len(v) for v in st.elman_variants.values())
+        + 4 * len(st.h3_steps) * len(st.h3_lrs) + 10 + sum(len(v) for v in st.elman_variants.values()) \
+        + 4 * len(st.mqar_lengths) * len(st.mqar_widths) * len(st.h3_lrs) + 1  # + H3's full recipe for Llama
     assert [n for n in jobs if n.startswith("main_")] == [f"main_s{s}" for s in range(10)]
     assert [n for n in jobs][: len(st.elman_runs)] == [f"elman_{t}_s{s}" for t, s in st.elman_runs]
     assert {jobs[f"elman_{t}_s{s}"]["dataset"]["params"]["task"] for t, s in st.elman_runs} == set(st.cmp_tasks)
@@ -110,16 +133,22 @@ def test_merge_is_deep_and_leaves_inputs_alone():
     assert base == {"a": {"b": 1, "c": [1]}, "d": 2} and over == {"a": {"b": 3}, "e": {"f": 4}}
 
 
-def test_the_split_run_trains_section_11_in_part_2_and_needs_part_1_first(tmp_path, capsys):
+def test_the_split_run_trains_each_part_after_the_earlier_ones(tmp_path, capsys):
     jobs = build_jobs(settings_for("full"), tmp_path / "runs")
     part2 = [n for n in jobs if job_part(n) == 2]
-    assert part2 and all(n.startswith("elmanvar_") for n in part2)
+    part3 = [n for n in jobs if job_part(n) == 3]
+    assert part2 and all(n.startswith("elmanvar_wave_init_") for n in part2[:-1])
+    assert part2[-1] == "associative_recall_llama_h3recipe"
+    assert {n.split("_")[0] for n in part3} == {"elmanvar", "mqar"} and not set(part2) & set(part3)
+    assert not any(n.startswith("elmanvar_wave_init_") for n in part3)
     mine, earlier = _part_jobs(jobs, 1)
-    assert set(mine) == set(jobs) - set(part2) and earlier == {}
+    assert set(mine) == set(jobs) - set(part2) - set(part3) and earlier == {}
     with pytest.raises(MissingRunsError, match="missing or changed: elman_T1_s0, "):
         _part_jobs(jobs, 2)
-    with pytest.raises(ValueError, match="`part` must be one of"):
+    with pytest.raises(MissingRunsError, match="missing or changed: elman_T1_s0, "):
         _part_jobs(jobs, 3)
+    with pytest.raises(ValueError, match="`part` must be one of"):
+        _part_jobs(jobs, 4)
     with pytest.raises(SystemExit) as exit_info:  # before any training starts
         main(["--quick", "--part", "2", "--out", str(tmp_path / "report")])
     assert exit_info.value.code == 2 and "part 2 reports with the finished runs" in capsys.readouterr().err

@@ -16,11 +16,11 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def quick_report(tmp_path_factory) -> Path:
-    """The quick run in its two parts, as the full one is run: part 2 trains section 11's Elman variant and writes
-    the whole report with part 1's runs."""
+    """The quick run in its three parts, as the full one is run: part 2 trains section 11's wave-initialised Elman,
+    part 3 its grid variant and section 12's MQAR runs, and writes the whole report with the earlier parts' runs."""
     out = tmp_path_factory.mktemp("paper_quick")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    for part in ("1", "2"):
+    for part in ("1", "2", "3"):
         proc = subprocess.run(
             [sys.executable, "-m", "wave_hf.experiments", "--quick", "--part", part, "--out", str(out)],
             cwd=REPO,
@@ -30,7 +30,8 @@ def quick_report(tmp_path_factory) -> Path:
             timeout=600,
         )
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "part 2 of 2 (with the runs of the earlier parts): 1 training runs" in proc.stdout  # only the variant
+    # only the grid variant and the four models of section 12 at one length, width and rate
+    assert "part 3 of 3 (with the runs of the earlier parts): 5 training runs" in proc.stdout
     return out
 
 
@@ -41,9 +42,9 @@ def test_report_structure(quick_report):
                     "## Findings"):
         assert heading in md
     data = json.loads((quick_report / "report.json").read_text())
-    assert data["mode"] == "quick, part 2 of 2 (with the runs of the earlier parts)"
+    assert data["mode"] == "quick, part 3 of 3 (with the runs of the earlier parts)"
     sections = {r["section"] for r in data["rows"]}
-    assert sections >= {"1", "2", "3", "4", "5", "6", "7", "8", "9"}, sections
+    assert sections >= {"1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12"}, sections
     # the construction checks (sections 1, 2, 9) are their own table, after the reproduction evidence
     kinds = {r["section"]: r["kind"] for r in data["rows"]}
     assert {s for s, k in kinds.items() if k == "construction"} == {"1", "2", "9"}, kinds
@@ -105,11 +106,34 @@ def test_section_11_rows_and_table(quick_report):
     bands row reads the main job's raw substrate (solved even in quick mode), the table lists the variant's run."""
     data = json.loads((quick_report / "report.json").read_text())
     eleven = [r for r in data["rows"] if r["section"] == "11"]
-    speed, bands = eleven
+    speed, grid, bands = eleven
     assert speed["quantity"].startswith("T1: waves speed up learning") and set(speed["values"]) == {"waves", "default"}
+    assert grid["quantity"].startswith("robustness, Elman hidden 32 (T1, 1 seeds)")
     assert "diagonal bands" in bands["quantity"] and bands["passed"] is True and bands["values"]["shifted"] > 0.9
     (table,) = [t for t in data["tables"] if t["title"].startswith("Section 11")]
-    assert [r[:3] for r in table["rows"]] == [["wave_init", "T1", 0]]
+    assert [r[:3] for r in table["rows"]] == [["wave_init", "T1", 0], ["hidden_32", "T1", 0]]
+
+
+def test_section_12_mqar_rows_table_and_figure(quick_report):
+    """One row per model (attention and the SBC must solve every setting; the LBC rows are informational), the
+    separation row at the longest length and smallest width, one table line per setting with each model's best
+    accuracy and rate, and the accuracy-against-width figure."""
+    data = json.loads((quick_report / "report.json").read_text())
+    twelve = [r for r in data["rows"] if r["section"] == "12"]
+    assert [r["quantity"].split(",")[0] for r in twelve] == [
+        "MQAR: WaveLBC (qkv", "MQAR: WaveLBC boundary=none (shift SSM)", "MQAR: WaveSBC", "MQAR: Llama (attention)",
+        "MQAR separates the models: attention minus the shift SSM at the longest length and smallest width (L32 w32)"]
+    assert [r["passed"] is None for r in twelve] == [True, True, False, False, False]
+    runs = data["runs"]
+    for row, kind in zip(twelve, ("lbc_h3", "lbc_shift", "sbc", "llama")):
+        acc = 100 * runs[f"mqar_L32_w32_{kind}_lr0.003"]["test_metrics"]["token_accuracy"]
+        assert row["values"]["L32_w32"]["acc"] == pytest.approx(acc) and row["passed"] in (None, acc >= 99.0)
+    gap = twelve[-1]["values"]["gap"]
+    assert gap == pytest.approx(twelve[3]["values"]["L32_w32"]["acc"] - twelve[1]["values"]["L32_w32"]["acc"])
+    (table,) = [t for t in data["tables"] if t["title"] == "Section 12: MQAR sweep"]
+    assert table["columns"][:3] == ["L", "kv pairs", "width"] and len(table["columns"]) == 3 + 2 * 4
+    assert [r[:3] for r in table["rows"]] == [[32, 4, 32]] and table["rows"][0][4::2] == [0.003] * 4
+    assert (quick_report / "mqar_accuracy.png").is_file()
 
 
 def test_main_job_seeds_pass_and_have_their_table(quick_report):

@@ -42,3 +42,23 @@ def test_hybrid_has_two_attention_layers_and_a_matched_parameter_count():
         count = n_params(hybrid)
         for other in ("llama", "wave_lbc"):
             assert abs(count / n_params(build_model(other, size, 64)) - 1) < 0.03, (vocab, other)
+
+
+def test_packed_column_for_the_wave_models_only(tmp_path, capsys):
+    """--packed times the wave models' step on the same rows packed with documents: a positive ratio for them, none
+    for Llama (its ops have no reset), and the table's extra column."""
+    bench_models.main(["--models", "wave_lbc", "llama", "--lengths", "32", "--decode-prompts", "8", "--hidden", "32",
+                       "--layers", "1", "--heads", "2", "--vocab", "64", "--history", "4", "--tokens-per-step", "64",
+                       "--repeats", "1", "--decode-tokens", "2", "--packed", "--doc-length", "5",
+                       "--out", str(tmp_path)])
+    rows = {(r["model"], r["length"]): r for r in json.loads((tmp_path / "bench_models.json").read_text())["rows"]}
+    assert rows[("wave_lbc", 32)]["packed_ratio"] > 0 and rows[("llama", 32)]["packed_ratio"] is None
+    assert "| packed / unpacked |" in capsys.readouterr().out
+
+
+def test_packed_position_ids_restart_at_each_document():
+    pos = bench_models.packed_position_ids(3, 50, 4)
+    assert pos.shape == (3, 50) and bool((pos[:, 0] == 0).all())
+    steps = pos[:, 1:] - pos[:, :-1]
+    assert bool(((steps == 1) | (pos[:, 1:] == 0)).all())  # count up by one, or a new document starts at 0
+    assert 5 < int((pos == 0).sum()) < 3 * 50 // 2  # documents of mean length 4, not one per token

@@ -176,8 +176,9 @@ def plot_learning_curves(
     ylabel: str = "loss",
     title: str = "",
     logy: bool = True,
+    xlabel: str = "training step",
 ) -> Path:
-    """One line per label: ``curves[label] = (steps, values)``."""
+    """One line per label: ``curves[label] = (steps, values)`` (or other x values, named by ``xlabel``)."""
     if not curves:
         raise ValueError("`curves` is empty")
     fig = Figure(figsize=(6.0, 4.0))
@@ -186,7 +187,7 @@ def plot_learning_curves(
         ax.plot(list(xs), list(ys), label=label, lw=1.2)
     if logy:
         ax.set_yscale("log")
-    ax.set_xlabel("training step")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.legend(fontsize=8)

@@ -3,8 +3,9 @@ multi-query associative recall (MQAR, ``zoology/data/multiquery_ar.py``).
 
 All rows follow the Hugging Face causal-LM convention: ``labels`` sit at the same positions as ``input_ids``
 (the model shifts internally, comparing ``logits[t]`` with ``labels[t+1]``) and are -100 where nothing is scored.
-Unlike safari's training tensors, only the answer positions are labelled (safari labels every next token in
-training and scores only the answers at test time). Sizes default to tiny CPU-friendly values.
+By default only the answer positions are labelled; ``label_all`` (induction_head, associative_recall) labels every
+next token, as safari's training tensors do (safari scores only the answers at test time: evaluate with
+``label_all: false``). Sizes default to tiny CPU-friendly values.
 
 Token ids (induction_head, associative_recall): regular tokens ``0 .. vocab_size-3``, then ``copy_prefix =
 vocab_size-2`` and ``noop = vocab_size-1`` (safari's "=>" and "."). MQAR uses zoology's layout: keys
@@ -38,9 +39,17 @@ class _TokenFamily(Family):
         return token_columns(draws["input_ids"], draws["labels"])  # rows are built token by token in ``draw``
 
 
+_LABEL_ALL = Param(False, "label every next token (safari's training tensors); false: only the answers", "bool")
+
+
 class _SafariFamily(_TokenFamily):
     def extra_info(self, p: Params) -> dict[str, Any]:
         return {"copy_prefix_id": p["vocab_size"] - 2, "noop_id": p["vocab_size"] - 1}
+
+    @staticmethod
+    def labelled(p: Params, ids: np.ndarray, labels: np.ndarray) -> Columns:
+        """The row's columns: ``labels`` (the answers) or, with ``label_all``, every token."""
+        return {"input_ids": ids, "labels": ids.copy() if p["label_all"] else labels}
 
 
 @register
@@ -54,6 +63,7 @@ class InductionHead(_SafariFamily):
         "input_seq_len": Param(32, "random tokens before the final copy_prefix", "int", minimum=3),
         "induction_len": Param(1, "number of tokens to recall", "int", minimum=1),
         "num_triggers": Param(1, "max planted triggers (with prob. 1/2 only one, as in safari)", "int", minimum=1),
+        "label_all": _LABEL_ALL,
     }
 
     def check(self, p: Params) -> None:
@@ -87,7 +97,7 @@ class InductionHead(_SafariFamily):
         ids = np.concatenate([seq, np.full((n, 1), prefix), to_copy], axis=1)
         labels = np.full((n, L), IGNORE_INDEX, dtype=np.int64)
         labels[:, N + 1 :] = to_copy
-        return {"input_ids": ids, "labels": labels}
+        return self.labelled(p, ids, labels)
 
 
 @register
@@ -102,6 +112,7 @@ class AssociativeRecall(_SafariFamily):
                                minimum=2),
         "num_keys": Param(1, "tokens per key", "int", minimum=1),
         "allow_dot": Param(False, "query keys may be absent (answer noop)", "bool"),
+        "label_all": _LABEL_ALL,
     }
 
     def check(self, p: Params) -> None:
@@ -147,7 +158,7 @@ class AssociativeRecall(_SafariFamily):
         ids = np.concatenate([body, np.full((n, 1), V - 2), query, answer[:, None]], axis=1)
         labels = np.full((n, L), IGNORE_INDEX, dtype=np.int64)
         labels[:, -1] = answer
-        return {"input_ids": ids, "labels": labels}
+        return self.labelled(p, ids, labels)
 
 
 def power_law_gap_probs(space: int, power_a: float) -> np.ndarray:

@@ -25,8 +25,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--reuse-runs", action="store_true",
                         help="reuse finished runs in OUT/runs whose run config matches (re-analyse without retraining)")
     parser.add_argument("--part", type=int, choices=PARTS,
-                        help="train one part of the split run (each under an hour on 2 cores): 1 = all but section "
-                             "11's Elman variants, 2 = those, then the whole report with part 1's runs from OUT/runs")
+                        help="train one part of the split run (each under an hour on 2 cores) and report it with "
+                             "the earlier parts' runs from OUT/runs: 1 = sections 1-10 and 11's raw substrate, "
+                             "2 = section 11's wave-initialised Elman runs, 3 = its robustness grid and section 12 "
+                             "(MQAR), then the whole report")
     return parser
 
 
@@ -43,6 +45,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         reproduce(mode, settings_for(mode, args.scale), Path(args.out), workers=args.workers,
                   reuse_runs=args.reuse_runs, part=args.part)
-    except MissingRunsError as e:  # part 2 without part 1's runs
+    except MissingRunsError as e:  # a later part without the earlier parts' runs
         parser.error(str(e))
     return 0

@@ -19,13 +19,14 @@ from wave_hf.training.resources import shipped_model_config, shipped_run_config
 from .settings import Settings
 
 __all__ = [
-    "DESCRIPTION", "PARTS", "build_jobs", "elman_variant_name", "h3_job_name", "job_file", "job_part", "main_job_name",
-    "merge",
+    "DESCRIPTION", "PARTS", "build_jobs", "elman_variant_name", "h3_full_job_name", "h3_job_name", "job_file",
+    "job_part", "main_job_name", "merge", "mqar_job_name",
 ]
 
 DESCRIPTION = "wave_hf.experiments"
 # runs started first (the longest), so that two workers finish together
-_LONGEST_FIRST = ("elman_", "elmanvar_", "associative_recall_lbc", "adding200_", "induction_head_lbc")
+_LONGEST_FIRST = ("elman_", "elmanvar_", "associative_recall_llama_h3recipe", "mqar_", "associative_recall_lbc",
+                  "adding200_", "induction_head_lbc")
 
 
 def job_file(name: str) -> dict[str, Any]:
@@ -92,12 +93,16 @@ def _t_task_jobs(st: Settings, runs: Path) -> dict[str, dict[str, Any]]:
     return jobs
 
 
-PARTS = (1, 2)  # the full run split in two, each under an hour on 2 cores: section 11's Elman variants are part 2
+PARTS = (1, 2, 3)  # the full run split in three, each under an hour on 2 cores
 
 
 def job_part(name: str) -> int:
-    """The part of a split run (``PARTS``) that trains the job ``name``: 2 for section 11's Elman variants, else 1."""
-    return 2 if name.startswith("elmanvar_") else 1
+    """The part of a split run (``PARTS``) that trains the job ``name``: 2 for section 11's wave-initialised Elman
+    runs and section 8's runs with H3's full recipe, 3 for section 11's robustness grid (the other Elman variants) and
+    section 12's MQAR sweep, else 1."""
+    if name.startswith("elmanvar_wave_init_") or name.endswith("_h3recipe"):
+        return 2
+    return 3 if name.startswith(("elmanvar_", "mqar_")) else 1
 
 
 def elman_variant_name(variant: str, task: str, seed: int) -> str:
@@ -148,9 +153,24 @@ def h3_job_name(task: str, kind: str, lr: float) -> str:
     return f"{task}_{kind}_lr{lr:g}"
 
 
+def h3_full_job_name(task: str, kind: str) -> str:
+    """The name of section 8's run of model ``kind`` on ``task`` with H3's full recipe."""
+    return f"{task}_{kind}_h3recipe"
+
+
 def _h3_jobs(st: Settings, runs: Path) -> dict[str, dict[str, Any]]:
     spec = job_file("h3_tasks")
     jobs = {}
+    full = spec["full_recipe"]
+    for kind in full["models"]:
+        name = h3_full_job_name(full["task"], kind)
+        cfg = _recipe(spec["recipe"], name, runs, spec["common"], {
+            "dataset": {"name": full["task"], "params": full["dataset"]}, "steps": st.h3_full_steps,
+            "optim": {"lr": full["lr"], "warmup_steps": max(1, st.h3_full_steps // 10)},
+            "evaluation": {"every": max(10, st.h3_full_steps // 20), "batches": st.eval_batches,
+                           "params": full["evaluation"]}})
+        cfg["model"] = _h3_model(spec["models"][kind], st.h3_hidden)
+        jobs[name] = cfg
     for task, steps in st.h3_steps.items():
         for kind, fields in spec["models"].items():
             for lr in st.h3_lrs:
@@ -161,6 +181,36 @@ def _h3_jobs(st: Settings, runs: Path) -> dict[str, dict[str, Any]]:
                     "evaluation": {"every": max(10, steps // 20), "batches": st.eval_batches}})
                 cfg["model"] = _h3_model(fields, st.h3_hidden)
                 jobs[name] = cfg
+    return jobs
+
+
+def mqar_job_name(length: int, width: int, kind: str, lr: float) -> str:
+    """The name of section 12's run of model ``kind`` on MQAR of ``length`` tokens at ``width`` and rate ``lr``."""
+    return f"mqar_L{length}_w{width}_{kind}_lr{lr:g}"
+
+
+def _mqar_jobs(st: Settings, runs: Path) -> dict[str, dict[str, Any]]:
+    """Section 8's models and recipe (``jobs/h3_tasks.yaml``) on MQAR over the settings' lengths and widths."""
+    h3, spec = job_file("h3_tasks"), job_file("mqar")
+    jobs = {}
+    for length in st.mqar_lengths:
+        data = {**spec["dataset"], "input_seq_len": length,
+                "num_kv_pairs": int(length * spec["kv_pairs_per_token"])}
+        for width in st.mqar_widths:
+            for kind, fields in h3["models"].items():
+                model = _h3_model(fields, width)
+                if model["model_type"] == "wave_sbc":
+                    model["history_length"] = length
+                if model["model_type"] == "llama":
+                    model["max_position_embeddings"] = length
+                for lr in st.h3_lrs:
+                    name = mqar_job_name(length, width, kind, lr)
+                    cfg = _recipe(h3["recipe"], name, runs, h3["common"], {
+                        "dataset": {"name": "mqar", "params": data}, "steps": st.mqar_steps,
+                        "optim": {**spec["optim"], "lr": lr, "warmup_steps": max(1, st.mqar_steps // 10)},
+                        "evaluation": {"every": max(10, st.mqar_steps // 20), "batches": st.eval_batches}})
+                    cfg["model"] = model
+                    jobs[name] = cfg
     return jobs
 
 
@@ -179,6 +229,7 @@ def _main_jobs(st: Settings, runs: Path) -> dict[str, dict[str, Any]]:
 def build_jobs(st: Settings, runs: Path) -> dict[str, dict[str, Any]]:
     """Every training run of the report as ``{name: run config}``, the longest first; outputs in ``runs/<name>``."""
     runs = Path(runs)
-    jobs = {**_t_task_jobs(st, runs), **_wave_rnn_jobs(st, runs), **_h3_jobs(st, runs), **_main_jobs(st, runs)}
+    jobs = {**_t_task_jobs(st, runs), **_wave_rnn_jobs(st, runs), **_h3_jobs(st, runs), **_mqar_jobs(st, runs),
+            **_main_jobs(st, runs)}
     rank = {n: next((i for i, p in enumerate(_LONGEST_FIRST) if n.startswith(p)), len(_LONGEST_FIRST)) for n in jobs}
     return dict(sorted(jobs.items(), key=lambda kv: rank[kv[0]]))

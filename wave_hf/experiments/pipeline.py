@@ -16,6 +16,7 @@ from .checks import (
     section_identities,
     section_load_mode,
     section_main_job,
+    section_mqar,
     section_phi_spectra,
     section_robustness,
     section_wave_rnn,
@@ -61,8 +62,9 @@ def reproduce(mode: str, st: Settings, out: Path, workers: int = 2, reuse_runs: 
         mode: "quick" or "full" (printed in the report).
         workers: training processes at a time (one torch thread each).
         reuse_runs: reuse finished runs in ``out/runs`` whose run config matches (re-analyse without retraining).
-        part: train only the jobs of this part of the split run (``jobs.PARTS``; None: every job). Part 1 reports
-            without section 11's Elman variants; part 2 trains them and writes the whole report with part 1's runs.
+        part: train only the jobs of this part of the split run (``jobs.PARTS``; None: every job) and report them
+            with the finished runs of the earlier parts: part 1 without section 11's Elman variants and section 12,
+            part 2 adds the wave-initialised Elman runs, part 3 the rest and so the whole report.
 
     Returns:
         What the report holds.
@@ -95,6 +97,7 @@ def reproduce(mode: str, st: Settings, out: Path, workers: int = 2, reuse_runs: 
     trained += section_h3(st, refs, runs, jobs, out)
     trained += section_main_job(st, runs, jobs)
     trained += section_robustness(st, refs, runs, phis, out)
+    trained += section_mqar(st, runs, out)
     result += trained
     result += constructions
     inputs = ReportInputs(mode, st, result.rows, result.findings, runs, time.time() - t0, _cpu_seconds(),

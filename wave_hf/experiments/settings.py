@@ -32,7 +32,11 @@ class Settings:
     adding_steps: int
     h3_steps: dict[str, int]
     h3_lrs: list[float]
+    h3_full_steps: int
     h3_hidden: int
+    mqar_lengths: list[int]
+    mqar_widths: list[int]
+    mqar_steps: int
     eval_batches: int
     main_seeds: list[int]
 
@@ -57,6 +61,10 @@ def _load(mode: str) -> Settings:
                              for name, runs in raw["elman_variants"].items()}
     raw["main_seeds"] = [int(seed) for seed in raw["main_seeds"]]
     raw["h3_lrs"] = [float(lr) for lr in raw["h3_lrs"]]
+    bad = [n for n in raw["mqar_lengths"] if n % 8 or n < 16]
+    if bad:
+        raise ValueError(f"data/settings.yaml `{mode}`: mqar_lengths {bad} must be multiples of 8, at least 16 "
+                         "(num_kv_pairs = length / 8)")
     if not raw["main_seeds"]:
         raise ValueError(f"data/settings.yaml `{mode}`: main_seeds names no seed")
     if not raw["h3_lrs"]:
@@ -64,7 +72,7 @@ def _load(mode: str) -> Settings:
     return Settings(**raw)
 
 
-_STEP_FIELDS = ("elman_steps", "cmp_steps", "copy_steps", "adding_steps")
+_STEP_FIELDS = ("elman_steps", "cmp_steps", "copy_steps", "adding_steps", "h3_full_steps", "mqar_steps")
 
 
 def settings_for(mode: str, scale: float = 1.0) -> Settings:

@@ -9,7 +9,8 @@ paper's value, ours and the computed verdict, plus findings) and draws its figur
 - ``h3`` (8): H3's synthetic language tasks;
 - ``identities`` (9): the model classes and the basis recovery against constructions with a known answer;
 - ``main_job`` (10): the main job's recipe over several seeds, and its seed table;
-- ``robustness`` (11): waves and learning speed, the robustness grid, the raw substrate's diagonal bands.
+- ``robustness`` (11): waves and learning speed, the robustness grid, the raw substrate's diagonal bands;
+- ``mqar`` (12): zoology's MQAR sweep over sequence length and width with section 8's models.
 
 Sections 1, 2 and 9 are construction checks (``records.CONSTRUCTION``: unit checks of the code, listed apart from the
 reproduction evidence).
@@ -22,6 +23,7 @@ from .h3 import section_h3
 from .identities import section_identities
 from .load_mode import section_load_mode
 from .main_job import section_main_job
+from .mqar import section_mqar
 from .robustness import section_robustness
 from .spectra import section_phi_spectra, theory_phis
 from .wave_rnn import section_wave_rnn
@@ -34,6 +36,7 @@ __all__ = [
     "section_identities",
     "section_load_mode",
     "section_main_job",
+    "section_mqar",
     "section_phi_spectra",
     "section_robustness",
     "section_wave_rnn",

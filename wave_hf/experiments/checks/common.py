@@ -8,7 +8,7 @@ from wave_hf.training.logs import read_csv
 
 from ..records import RunRecord
 
-__all__ = ["D", "S", "TASKS", "eval_log", "first_step"]
+__all__ = ["D", "S", "TASKS", "best_rate", "eval_log", "finished", "first_step"]
 
 D = S = 8  # components and history length of the variable-binding tasks T1..T4
 TASKS = ("T1", "T2", "T3", "T4")
@@ -35,3 +35,19 @@ def finished(runs: dict[str, RunRecord], name: str, findings: list[str]):
         findings.append(f"{name} failed: {record.error}")
         return None
     return record.require(), eval_log(record)
+
+
+def best_rate(runs: dict[str, RunRecord], names: dict[float, str], findings: list[str]):
+    """Of the runs ``names`` (``{learning rate: run name}``), the one with the best last held-out token accuracy:
+    ``(lr, TrainResult, eval log, sweep)`` with ``sweep = {lr: accuracy %}``; None when every run failed (each failure
+    noted in ``findings``; a run not among ``runs`` is skipped). A run without an evaluation is never the best."""
+    best, sweep = None, {}
+    for lr, name in names.items():
+        done = finished(runs, name, findings) if name in runs else None
+        if done is None:
+            continue
+        res, ev = done
+        sweep[lr] = 100 * float(ev[-1]["token_accuracy"]) if ev else float("-inf")
+        if best is None or sweep[lr] > sweep[best[0]]:
+            best = (lr, res, ev)
+    return None if best is None else (*best, sweep)
