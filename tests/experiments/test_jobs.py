@@ -25,9 +25,10 @@ def quick_jobs(tmp_path_factory):
 def test_quick_jobs_names_order_and_outputs(quick_jobs):
     runs, jobs = quick_jobs
     assert list(jobs) == [
-        "elman_T1_s0", "elmanvar_wave_init_T1_s0", "elmanvar_hidden_32_T1_s0", "associative_recall_llama_h3recipe",
-        "mqar_L32_w32_lbc_h3_lr0.003",
-        "mqar_L32_w32_lbc_shift_lr0.003", "mqar_L32_w32_sbc_lr0.003", "mqar_L32_w32_llama_lr0.003",
+        "elman_T1_s0", "elmanvar_wave_init_T1_s0", "elmanvar_hidden_32_T1_s0", "associative_recall_lbc_h3_h3recipe",
+        "associative_recall_lbc_shift_h3recipe", "associative_recall_sbc_h3recipe", "associative_recall_llama_h3recipe",
+        "mqar_L32_w32_lbc_h3_lr0.003", "mqar_L32_w32_lbc_shift_lr0.003", "mqar_L32_w32_sbc_lr0.003",
+        "mqar_L32_w32_llama_lr0.003",
         "induction_head_lbc_h3_lr0.003", "induction_head_lbc_shift_lr0.003", "lbc_T1", "lstm_T1",
         "copy10_wrnn", "copy10_irnn", "copy10_lbc", "adding30_wrnn", "adding30_irnn", "adding30_lbc",
         "induction_head_sbc_lr0.003", "induction_head_llama_lr0.003", "main_s0", "main_s1",
@@ -63,7 +64,9 @@ def test_quick_jobs_follow_the_settings(quick_jobs):
         "optimizer": "adamw", "lr": st.h3_lrs[0], "weight_decay": 0.1, "batch_size": 32}  # H3's recipe
     assert llama["evaluation"]["stop_at"] == 0.99
     assert llama["dataset"]["name"] == "induction_head"
-    # H3's full recipe for attention on associative recall: safari's data, H3's rate, only the answers evaluated
+    # H3's full recipe on associative recall: safari's data, H3's rate, only the answers evaluated, every model
+    for kind in ("lbc_h3", "lbc_shift", "sbc"):
+        assert jobs[f"associative_recall_{kind}_h3recipe"]["model"] == jobs[f"induction_head_{kind}_lr0.003"]["model"]
     full = jobs["associative_recall_llama_h3recipe"]
     assert full["model"] == llama["model"] and full["steps"] == st.h3_full_steps
     assert full["dataset"] == {"name": "associative_recall",
@@ -91,7 +94,7 @@ def test_full_jobs_cover_every_task_and_seed(tmp_path):
     assert len(jobs) == len(st.elman_runs) + 2 * len(st.cmp_tasks) + 3 * (len(st.copy_delays)
                                                                            + len(st.adding_lengths)) \
         + 4 * len(st.h3_steps) * len(st.h3_lrs) + 10 + sum(len(v) for v in st.elman_variants.values()) \
-        + 4 * len(st.mqar_lengths) * len(st.mqar_widths) * len(st.h3_lrs) + 1  # + H3's full recipe for Llama
+        + 4 * len(st.mqar_lengths) * len(st.mqar_widths) * len(st.h3_lrs) + 4  # + H3's full recipe, every model
     assert [n for n in jobs if n.startswith("main_")] == [f"main_s{s}" for s in range(10)]
     assert [n for n in jobs][: len(st.elman_runs)] == [f"elman_{t}_s{s}" for t, s in st.elman_runs]
     assert {jobs[f"elman_{t}_s{s}"]["dataset"]["params"]["task"] for t, s in st.elman_runs} == set(st.cmp_tasks)
@@ -137,8 +140,9 @@ def test_the_split_run_trains_each_part_after_the_earlier_ones(tmp_path, capsys)
     jobs = build_jobs(settings_for("full"), tmp_path / "runs")
     part2 = [n for n in jobs if job_part(n) == 2]
     part3 = [n for n in jobs if job_part(n) == 3]
-    assert part2 and all(n.startswith("elmanvar_wave_init_") for n in part2[:-1])
-    assert part2[-1] == "associative_recall_llama_h3recipe"
+    assert part2 and all(n.startswith(("elmanvar_wave_init_", "associative_recall_")) for n in part2)
+    assert [n for n in part2 if n.endswith("_h3recipe")] == [
+        f"associative_recall_{kind}_h3recipe" for kind in ("lbc_h3", "lbc_shift", "sbc", "llama")]
     assert {n.split("_")[0] for n in part3} == {"elmanvar", "mqar"} and not set(part2) & set(part3)
     assert not any(n.startswith("elmanvar_wave_init_") for n in part3)
     mine, earlier = _part_jobs(jobs, 1)

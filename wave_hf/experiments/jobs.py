@@ -25,8 +25,7 @@ __all__ = [
 
 DESCRIPTION = "wave_hf.experiments"
 # runs started first (the longest), so that two workers finish together
-_LONGEST_FIRST = ("elman_", "elmanvar_", "associative_recall_llama_h3recipe", "mqar_", "associative_recall_lbc",
-                  "adding200_", "induction_head_lbc")
+_LONGEST_FIRST = ("elman_", "elmanvar_", "associative_recall_", "mqar_", "adding200_", "induction_head_lbc")
 
 
 def job_file(name: str) -> dict[str, Any]:

@@ -20,11 +20,11 @@ from .h3 import MODELS
 __all__ = ["section_mqar"]
 
 _SOLVED = 99.0  # token accuracy (%) that counts as solved
-_SEPARATED = 5.0  # points below attention that count as a separation
+_UNSATURATED = 95.0  # the shift SSM's accuracy (%) below which MQAR still separates the models
 # model kind -> (the claim our accuracy is compared with, whether it must solve every setting)
 _CLAIMS = {
     "lbc_h3": ("zoology: gated convolutions (H3) fall behind attention unless wide enough", False),
-    "lbc_shift": ("a shift register of 16 steps cannot recall beyond its window", False),
+    "lbc_shift": ("H3's shift SSM: the same gated model without boundary (its gating memory still recalls)", False),
     "sbc": ("attention whose context is the substrate: solves every setting, as attention", True),
     "llama": ("zoology: attention solves every length and width", True),
 }
@@ -70,17 +70,28 @@ def section_mqar(st: Settings, runs: dict[str, RunRecord], out: Path) -> Section
             result.findings.append(f"Section 12, MQAR: {label} stays below {_SOLVED:g}% at "
                                    + ", ".join(f"L{lw[0]} w{lw[1]} ({a:.1f}%)" for lw, a in accs.items()
                                                if a < _SOLVED)
-                                   + f" after {st.mqar_steps} steps at each rate of {st.h3_lrs}.")
-    hardest = (max(st.mqar_lengths), min(st.mqar_widths))
-    attention, shift = best[(*hardest, "llama")], best[(*hardest, "lbc_shift")]
-    if attention is not None and shift is not None:
-        gap = attention["acc"] - shift["acc"]
+                                   + f" after {st.mqar_steps} steps at each rate of {st.h3_lrs}: no more budget was "
+                                   "tried here; on associative recall (section 8) attention left its plateau only "
+                                   "after thousands of steps with H3's full recipe.")
+    pairs = {lw: (best[(*lw, "lbc_h3")], best[(*lw, "lbc_shift")]) for lw in settings}
+    effect = {lw: b["acc"] - n["acc"] for lw, (b, n) in pairs.items() if b is not None and n is not None}
+    if effect:
         result.rows.append(Row(
-            "12", f"MQAR separates the models: attention minus the shift SSM at the longest length and smallest "
-            f"width (L{hardest[0]} w{hardest[1]}), token accuracy points",
-            "the task tests memory beyond a shift register (on section 8's tasks the two differ by <= 2 points)",
-            f"{fmt(gap, 3)} ({fmt(attention['acc'], 4)} vs {fmt(shift['acc'], 4)})", gap >= _SEPARATED,
-            f">= {_SEPARATED:g} points", trained=True, values={"gap": gap},
+            "12", "MQAR: what the boundary adds, the gated WaveLBC minus the same model without boundary (shift SSM), "
+            "token accuracy points per setting",
+            "the task tests the boundary (on section 8's tasks the shift SSM alone scores 99-100)",
+            "; ".join(f"L{length} w{width}: {fmt(e, 3)}" for (length, width), e in effect.items()), None,
+            trained=True, values={f"L{length}_w{width}": e for (length, width), e in effect.items()},
+        ))
+    hardest = (max(st.mqar_lengths), min(st.mqar_widths))
+    shift = best[(*hardest, "lbc_shift")]
+    if shift is not None:
+        result.rows.append(Row(
+            "12", f"MQAR is not saturated: the shift SSM's token accuracy (%) at the longest length and smallest "
+            f"width (L{hardest[0]} w{hardest[1]})",
+            "below the shift SSM's 99-100 on section 8's tasks, so that the task can separate the models",
+            fmt(shift["acc"], 4), shift["acc"] < _UNSATURATED, f"< {_UNSATURATED:g}", trained=True,
+            values={"accuracy": shift["acc"]},
         ))
     table, curves = [], {}
     for length, width in settings:
