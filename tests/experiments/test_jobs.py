@@ -108,7 +108,9 @@ def test_full_jobs_cover_every_task_and_seed(tmp_path):
         task, seed = st.elman_variants[variant][0]
         cfg, plain = jobs[f"elmanvar_{variant}_{task}_s{seed}"], jobs[f"elman_{task}_s{seed}"]
         assert cfg[change[0]][change[1]] == change[2] and plain[change[0]].get(change[1]) != change[2]
-        assert cfg["steps"] == plain["steps"] and cfg["dataset"] == plain["dataset"] and cfg["seed"] == seed
+        assert cfg["dataset"] == plain["dataset"] and cfg["seed"] == seed
+        assert cfg["steps"] == st.elman_variant_steps.get(variant, plain["steps"])
+    assert st.elman_variant_steps == {"hidden_64": 2 * st.elman_steps, "weight_decay": 2 * st.elman_steps}
 
 
 def test_main_jobs_are_the_shipped_recipe_but_for_seed_output_and_logging(quick_jobs):
@@ -140,19 +142,20 @@ def test_the_split_run_trains_each_part_after_the_earlier_ones(tmp_path, capsys)
     jobs = build_jobs(settings_for("full"), tmp_path / "runs")
     part2 = [n for n in jobs if job_part(n) == 2]
     part3 = [n for n in jobs if job_part(n) == 3]
+    part4 = [n for n in jobs if job_part(n) == 4]
     assert part2 and all(n.startswith(("elmanvar_wave_init_", "associative_recall_")) for n in part2)
     assert [n for n in part2 if n.endswith("_h3recipe")] == [
         f"associative_recall_{kind}_h3recipe" for kind in ("lbc_h3", "lbc_shift", "sbc", "llama")]
-    assert {n.split("_")[0] for n in part3} == {"elmanvar", "mqar"} and not set(part2) & set(part3)
-    assert not any(n.startswith("elmanvar_wave_init_") for n in part3)
+    assert part3 and all(n.startswith("mqar_") for n in part3)
+    assert {n.rsplit("_", 2)[0] for n in part4} == {"elmanvar_hidden_64", "elmanvar_hidden_32",
+                                                     "elmanvar_weight_decay"}
     mine, earlier = _part_jobs(jobs, 1)
-    assert set(mine) == set(jobs) - set(part2) - set(part3) and earlier == {}
-    with pytest.raises(MissingRunsError, match="missing or changed: elman_T1_s0, "):
-        _part_jobs(jobs, 2)
-    with pytest.raises(MissingRunsError, match="missing or changed: elman_T1_s0, "):
-        _part_jobs(jobs, 3)
+    assert set(mine) == set(jobs) - set(part2) - set(part3) - set(part4) and earlier == {}
+    for part in (2, 3, 4):
+        with pytest.raises(MissingRunsError, match="missing or changed: elman_T1_s0, "):
+            _part_jobs(jobs, part)
     with pytest.raises(ValueError, match="`part` must be one of"):
-        _part_jobs(jobs, 4)
+        _part_jobs(jobs, 5)
     with pytest.raises(SystemExit) as exit_info:  # before any training starts
         main(["--quick", "--part", "2", "--out", str(tmp_path / "report")])
     assert exit_info.value.code == 2 and "part 2 reports with the finished runs" in capsys.readouterr().err

@@ -16,11 +16,12 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def quick_report(tmp_path_factory) -> Path:
-    """The quick run in its three parts, as the full one is run: part 2 trains section 11's wave-initialised Elman,
-    part 3 its grid variant and section 12's MQAR runs, and writes the whole report with the earlier parts' runs."""
+    """The quick run in its four parts, as the full one is run: part 2 trains section 11's wave-initialised Elman and
+    H3's full recipe, part 3 section 12's MQAR runs, part 4 section 11's grid variant and writes the whole report
+    with the earlier parts' runs."""
     out = tmp_path_factory.mktemp("paper_quick")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    for part in ("1", "2", "3"):
+    for part in ("1", "2", "3", "4"):
         proc = subprocess.run(
             [sys.executable, "-m", "wave_hf.experiments", "--quick", "--part", part, "--out", str(out)],
             cwd=REPO,
@@ -30,8 +31,9 @@ def quick_report(tmp_path_factory) -> Path:
             timeout=600,
         )
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    # only the grid variant and the four models of section 12 at one length, width and rate
-    assert "part 3 of 3 (with the runs of the earlier parts): 5 training runs" in proc.stdout
+    # only the grid variant, at its own length
+    assert "part 4 of 4 (with the runs of the earlier parts): 1 training runs" in proc.stdout
+    assert json.loads((out / "runs" / "elmanvar_hidden_32_T1_s0" / "result.json").read_text())["steps"] == 300
     return out
 
 
@@ -42,7 +44,7 @@ def test_report_structure(quick_report):
                     "## Findings"):
         assert heading in md
     data = json.loads((quick_report / "report.json").read_text())
-    assert data["mode"] == "quick, part 3 of 3 (with the runs of the earlier parts)"
+    assert data["mode"] == "quick, part 4 of 4 (with the runs of the earlier parts)"
     sections = {r["section"] for r in data["rows"]}
     assert sections >= {"1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12"}, sections
     # the construction checks (sections 1, 2, 9) are their own table, after the reproduction evidence
@@ -115,9 +117,10 @@ def test_section_11_rows_and_table(quick_report):
 
 
 def test_section_12_mqar_rows_table_and_figure(quick_report):
-    """One row per model (attention and the SBC must solve every setting; the LBC rows are informational), what the
-    boundary adds (informational), whether the shift SSM falls short at the longest length and smallest width, one
-    table line per setting with each model's best accuracy and rate, and the accuracy-against-width figure."""
+    """One row per model (attention and the SBC must solve every setting of zoology's widths, 64 and up, narrower ones
+    are reported; the LBC rows are informational), what the boundary adds (informational), whether the shift SSM
+    falls short at the longest length and smallest width, one table line per setting with each model's best accuracy
+    and rate, the accuracy-against-width figure, and a finding for each attention model below 99%."""
     data = json.loads((quick_report / "report.json").read_text())
     twelve = [r for r in data["rows"] if r["section"] == "12"]
     assert [r["quantity"].split(",")[0] for r in twelve] == [
@@ -126,16 +129,23 @@ def test_section_12_mqar_rows_table_and_figure(quick_report):
         "length and smallest width (L32 w32)"]
     assert [r["passed"] is None for r in twelve] == [True, True, False, False, True, False]
     runs = data["runs"]
-    acc = {kind: 100 * runs[f"mqar_L32_w32_{kind}_lr0.003"]["test_metrics"]["token_accuracy"]
-           for kind in ("lbc_h3", "lbc_shift", "sbc", "llama")}
-    for row, kind in zip(twelve, acc):
-        assert row["values"]["L32_w32"]["acc"] == pytest.approx(acc[kind]) and row["passed"] in (None, acc[kind] >= 99)
-    assert twelve[4]["values"]["L32_w32"] == pytest.approx(acc["lbc_h3"] - acc["lbc_shift"])
-    assert twelve[5]["values"]["accuracy"] == pytest.approx(acc["lbc_shift"])
-    assert twelve[5]["passed"] == (acc["lbc_shift"] < 95)
+    acc = {(kind, w): 100 * runs[f"mqar_L32_w{w}_{kind}_lr0.003"]["test_metrics"]["token_accuracy"]
+           for kind in ("lbc_h3", "lbc_shift", "sbc", "llama") for w in (32, 64)}
+    for row, kind in zip(twelve, ("lbc_h3", "lbc_shift", "sbc", "llama")):
+        for w in (32, 64):
+            assert row["values"][f"L32_w{w}"]["acc"] == pytest.approx(acc[(kind, w)])
+        if kind in ("sbc", "llama"):  # width 32 is below zoology's sweep: only width 64 decides
+            assert row["passed"] == (acc[(kind, 64)] >= 99)
+            below = [w for w in (32, 64) if acc[(kind, w)] < 99]
+            label = row["quantity"].split(",")[0].removeprefix("MQAR: ")
+            mine = [f for f in data["findings"] if f.startswith("Section 12, MQAR") and label in f]
+            assert len(mine) == (1 if below else 0) and all(f"L32 w{w} (" in mine[0] for w in below)
+    assert twelve[4]["values"]["L32_w32"] == pytest.approx(acc[("lbc_h3", 32)] - acc[("lbc_shift", 32)])
+    assert twelve[5]["values"]["accuracy"] == pytest.approx(acc[("lbc_shift", 32)])
+    assert twelve[5]["passed"] == (acc[("lbc_shift", 32)] < 95)
     (table,) = [t for t in data["tables"] if t["title"] == "Section 12: MQAR sweep"]
     assert table["columns"][:3] == ["L", "kv pairs", "width"] and len(table["columns"]) == 3 + 2 * 4
-    assert [r[:3] for r in table["rows"]] == [[32, 4, 32]] and table["rows"][0][4::2] == [0.003] * 4
+    assert [r[:3] for r in table["rows"]] == [[32, 4, 32], [32, 4, 64]] and table["rows"][0][4::2] == [0.003] * 4
     assert (quick_report / "mqar_accuracy.png").is_file()
 
 

@@ -27,8 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--part", type=int, choices=PARTS,
                         help="train one part of the split run (each under an hour on 2 cores) and report it with "
                              "the earlier parts' runs from OUT/runs: 1 = sections 1-10 and 11's raw substrate, "
-                             "2 = section 11's wave-initialised Elman runs, 3 = its robustness grid and section 12 "
-                             "(MQAR), then the whole report")
+                             "2 = section 11's wave-initialised Elman runs and H3's full recipe, 3 = section 12 "
+                             "(MQAR), 4 = section 11's robustness grid, then the whole report")
     return parser
 
 

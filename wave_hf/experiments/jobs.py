@@ -78,9 +78,10 @@ def _t_task_jobs(st: Settings, runs: Path) -> dict[str, dict[str, Any]]:
     for variant, pairs in st.elman_variants.items():
         for task, seed in pairs:
             name = elman_variant_name(variant, task, seed)
+            steps = st.elman_variant_steps.get(variant, st.elman_steps)
             jobs[name] = _recipe(elman["recipes"][task], name, runs, common, evaluation(st.elman_eval_every),
-                                 spec["elman_variants"][variant], {"seed": seed, "steps": st.elman_steps,
-                                                                   "checkpointing": {"every": 0, "keep_last": 2}})
+                                 spec["elman_variants"][variant],
+                                 {"seed": seed, "steps": steps, "checkpointing": {"every": 0, "keep_last": 2}})
     lbc, lstm = spec["lbc"], spec["lstm"]
     for task in st.cmp_tasks:
         jobs[f"lbc_{task}"] = _recipe(lbc["recipe"], f"lbc_{task}", runs, common, evaluation(st.elman_eval_every), {
@@ -92,16 +93,18 @@ def _t_task_jobs(st: Settings, runs: Path) -> dict[str, dict[str, Any]]:
     return jobs
 
 
-PARTS = (1, 2, 3)  # the full run split in three, each under an hour on 2 cores
+PARTS = (1, 2, 3, 4)  # the full run split in four, each under an hour on 2 cores
 
 
 def job_part(name: str) -> int:
     """The part of a split run (``PARTS``) that trains the job ``name``: 2 for section 11's wave-initialised Elman
-    runs and section 8's runs with H3's full recipe, 3 for section 11's robustness grid (the other Elman variants) and
-    section 12's MQAR sweep, else 1."""
+    runs and section 8's runs with H3's full recipe, 3 for section 12's MQAR sweep, 4 for section 11's robustness grid
+    (the other Elman variants), else 1."""
     if name.startswith("elmanvar_wave_init_") or name.endswith("_h3recipe"):
         return 2
-    return 3 if name.startswith(("elmanvar_", "mqar_")) else 1
+    if name.startswith("mqar_"):
+        return 3
+    return 4 if name.startswith("elmanvar_") else 1
 
 
 def elman_variant_name(variant: str, task: str, seed: int) -> str:
@@ -208,7 +211,7 @@ def _mqar_jobs(st: Settings, runs: Path) -> dict[str, dict[str, Any]]:
                         "dataset": {"name": "mqar", "params": data}, "steps": st.mqar_steps,
                         "optim": {**spec["optim"], "lr": lr, "warmup_steps": max(1, st.mqar_steps // 10)},
                         "evaluation": {"every": max(10, st.mqar_steps // 20), "batches": st.eval_batches}})
-                    cfg["model"] = model
+                    cfg["model"] = dict(model)
                     jobs[name] = cfg
     return jobs
 

@@ -64,7 +64,8 @@ def reproduce(mode: str, st: Settings, out: Path, workers: int = 2, reuse_runs: 
         reuse_runs: reuse finished runs in ``out/runs`` whose run config matches (re-analyse without retraining).
         part: train only the jobs of this part of the split run (``jobs.PARTS``; None: every job) and report them
             with the finished runs of the earlier parts: part 1 without section 11's Elman variants and section 12,
-            part 2 adds the wave-initialised Elman runs, part 3 the rest and so the whole report.
+            part 2 adds the wave-initialised Elman runs and H3's full recipe, part 3 the MQAR sweep, part 4 the
+            robustness grid and so the whole report.
 
     Returns:
         What the report holds.

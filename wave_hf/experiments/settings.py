@@ -20,6 +20,7 @@ class Settings:
     elman_runs: list[tuple[str, int]]
     elman_variants: dict[str, list[tuple[str, int]]]
     elman_steps: int
+    elman_variant_steps: dict[str, int]
     elman_eval_every: int
     grad_checkpoints: int
     exact_horizon: int
@@ -59,6 +60,11 @@ def _load(mode: str) -> Settings:
     raw["elman_runs"] = [(str(task), int(seed)) for task, seed in raw["elman_runs"]]
     raw["elman_variants"] = {str(name): [(str(task), int(seed)) for task, seed in runs]
                              for name, runs in raw["elman_variants"].items()}
+    raw["elman_variant_steps"] = {str(name): int(n) for name, n in raw["elman_variant_steps"].items()}
+    unknown = sorted(set(raw["elman_variant_steps"]) - set(raw["elman_variants"]))
+    if unknown:
+        raise ValueError(f"data/settings.yaml `{mode}`: elman_variant_steps names variants {unknown} that "
+                         "elman_variants does not run")
     raw["main_seeds"] = [int(seed) for seed in raw["main_seeds"]]
     raw["h3_lrs"] = [float(lr) for lr in raw["h3_lrs"]]
     bad = [n for n in raw["mqar_lengths"] if n % 8 or n < 16]
@@ -84,5 +90,6 @@ def settings_for(mode: str, scale: float = 1.0) -> Settings:
     for name in _STEP_FIELDS:
         setattr(st, name, max(10, int(round(getattr(st, name) * scale))))
     st.h3_steps = {task: max(10, int(round(n * scale))) for task, n in st.h3_steps.items()}
+    st.elman_variant_steps = {v: max(10, int(round(n * scale))) for v, n in st.elman_variant_steps.items()}
     st.elman_eval_every = max(10, min(st.elman_eval_every, st.elman_steps // 3))
     return st

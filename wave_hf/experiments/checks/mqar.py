@@ -1,9 +1,10 @@
 """Section 12: zoology's multi-query associative recall (MQAR; Arora et al. 2023, Figure 2) over sequence length and
 model width, with section 8's four models: a task big enough to separate them (on H3's tasks of section 8 even the
-boundary-less shift SSM scores 99-100). Zoology's finding: attention solves MQAR at every length and width tried;
-gated convolutions (H3, Hyena) fall behind unless their width grows with the sequence length. The SBC is the
-autoregressive loop of attention whose context is the substrate (its window is the whole sequence here), so it should
-solve MQAR as attention does."""
+boundary-less shift SSM scores 99-100). Zoology's finding: attention solves MQAR at every length and width tried
+(widths 64 to 512); gated convolutions (H3, Hyena) fall behind unless their width grows with the sequence length.
+The SBC is the autoregressive loop of attention whose context is the substrate (its window is the whole sequence
+here), so it should solve MQAR as attention does. Narrower models than zoology's are reported beside them, without a
+criterion."""
 
 from __future__ import annotations
 
@@ -21,12 +22,14 @@ __all__ = ["section_mqar"]
 
 _SOLVED = 99.0  # token accuracy (%) that counts as solved
 _UNSATURATED = 95.0  # the shift SSM's accuracy (%) below which MQAR still separates the models
+_ZOOLOGY_MIN_WIDTH = 64  # the narrowest model of zoology's Figure 2 sweep (widths 64, 128, 256, 512)
+_ZOOLOGY_EXAMPLES = 64 * 100_000  # its training budget: 64 epochs over 100,000 examples
 # model kind -> (the claim our accuracy is compared with, whether it must solve every setting)
 _CLAIMS = {
     "lbc_h3": ("zoology: gated convolutions (H3) fall behind attention unless wide enough", False),
     "lbc_shift": ("H3's shift SSM: the same gated model without boundary (its gating memory still recalls)", False),
-    "sbc": ("attention whose context is the substrate: solves every setting, as attention", True),
-    "llama": ("zoology: attention solves every length and width", True),
+    "sbc": ("attention whose context is the substrate: solves every setting of zoology's sweep, as attention", True),
+    "llama": ("zoology: attention solves every length and width of its sweep", True),
 }
 
 
@@ -59,20 +62,31 @@ def section_mqar(st: Settings, runs: dict[str, RunRecord], out: Path) -> Section
         if not accs:
             continue
         claim, must_solve = _CLAIMS[kind]
-        passed = (len(accs) == len(settings) and min(accs.values()) >= _SOLVED) if must_solve else None
+        zoology = {lw: a for lw, a in accs.items() if lw[1] >= _ZOOLOGY_MIN_WIDTH}
+        narrow = {lw: a for lw, a in accs.items() if lw[1] < _ZOOLOGY_MIN_WIDTH}
+        zoology_settings = [lw for lw in settings if lw[1] >= _ZOOLOGY_MIN_WIDTH]
+        passed = None
+        if must_solve and zoology_settings:
+            passed = len(zoology) == len(zoology_settings) and min(zoology.values()) >= _SOLVED
         result.rows.append(Row(
             "12", f"MQAR: {label}, token accuracy (%) at the best learning rate, per sequence length L and width w",
             claim, "; ".join(f"L{length} w{width}: {fmt(a, 4)}" for (length, width), a in accs.items()), passed,
-            f"accuracy >= {_SOLVED:g} at every setting" if must_solve else "", trained=True,
+            f"accuracy >= {_SOLVED:g} at every setting of width >= {_ZOOLOGY_MIN_WIDTH} (zoology's sweep); "
+            "narrower ones reported" if must_solve else "", trained=True,
             values={f"L{length}_w{width}": cells[(length, width)] for length, width in settings},
         ))
+        examples = st.mqar_steps * job_file("mqar")["optim"]["batch_size"]
+        below = ", ".join(f"L{lw[0]} w{lw[1]} ({a:.1f}%)" for lw, a in (zoology | narrow).items() if a < _SOLVED)
         if passed is False:
-            result.findings.append(f"Section 12, MQAR: {label} stays below {_SOLVED:g}% at "
-                                   + ", ".join(f"L{lw[0]} w{lw[1]} ({a:.1f}%)" for lw, a in accs.items()
-                                               if a < _SOLVED)
-                                   + f" after {st.mqar_steps} steps at each rate of {st.h3_lrs}: no more budget was "
-                                   "tried here; on associative recall (section 8) attention left its plateau only "
-                                   "after thousands of steps with H3's full recipe.")
+            result.findings.append(f"Section 12, MQAR: {label} stays below {_SOLVED:g}% at {below} after "
+                                   f"{st.mqar_steps} steps at each rate of {st.h3_lrs} ({examples:,} examples, "
+                                   f"zoology trains on {_ZOOLOGY_EXAMPLES:,}): no more budget was tried here.")
+        elif must_solve and below:
+            result.findings.append(f"Section 12, MQAR: below zoology's widths, {label} stays below {_SOLVED:g}% at "
+                                   f"{below} after {st.mqar_steps} steps at each rate of {st.h3_lrs} ({examples:,} "
+                                   f"examples; zoology trains on {_ZOOLOGY_EXAMPLES:,}, none narrower than "
+                                   f"{_ZOOLOGY_MIN_WIDTH}): at this width and budget attention has not left its "
+                                   "plateau, as on associative recall before H3's full recipe (section 8).")
     pairs = {lw: (best[(*lw, "lbc_h3")], best[(*lw, "lbc_shift")]) for lw in settings}
     effect = {lw: b["acc"] - n["acc"] for lw, (b, n) in pairs.items() if b is not None and n is not None}
     if effect:
