@@ -28,7 +28,8 @@ def test_quick_jobs_names_order_and_outputs(quick_jobs):
         "elman_T1_s0", "elmanvar_wave_init_T1_s0", "elmanvar_hidden_32_T1_s0", "associative_recall_lbc_h3_h3recipe",
         "associative_recall_lbc_shift_h3recipe", "associative_recall_sbc_h3recipe", "associative_recall_llama_h3recipe",
         "mqar_L32_w32_lbc_h3_lr0.003", "mqar_L32_w32_lbc_shift_lr0.003", "mqar_L32_w32_sbc_lr0.003",
-        "mqar_L32_w32_llama_lr0.003",
+        "mqar_L32_w32_llama_lr0.003", "mqar_L32_w64_lbc_h3_lr0.003", "mqar_L32_w64_lbc_shift_lr0.003",
+        "mqar_L32_w64_sbc_lr0.003", "mqar_L32_w64_llama_lr0.003",
         "induction_head_lbc_h3_lr0.003", "induction_head_lbc_shift_lr0.003", "lbc_T1", "lstm_T1",
         "copy10_wrnn", "copy10_irnn", "copy10_lbc", "adding30_wrnn", "adding30_irnn", "adding30_lbc",
         "induction_head_sbc_lr0.003", "induction_head_llama_lr0.003", "main_s0", "main_s1",
@@ -74,17 +75,25 @@ def test_quick_jobs_follow_the_settings(quick_jobs):
     assert full["evaluation"]["params"] == {"label_all": False} and full["evaluation"]["stop_at"] == 0.99
     assert full["optim"]["lr"] == 5e-4 and full["optim"]["warmup_steps"] == max(1, st.h3_full_steps // 10)
     # section 12: section 8's models and recipe on MQAR, kv pairs = length / 8, the window and positions = length
-    (length,), (width,) = st.mqar_lengths, st.mqar_widths
-    mq = {kind: jobs[f"mqar_L{length}_w{width}_{kind}_lr0.003"] for kind in ("lbc_h3", "lbc_shift", "sbc", "llama")}
-    for kind, cfg in mq.items():
-        assert cfg["dataset"] == {"name": "mqar", "params": {"vocab_size": 128, "input_seq_len": length,
-                                                             "num_kv_pairs": length // 8}}
-        assert cfg["steps"] == st.mqar_steps and cfg["optim"]["batch_size"] == 32
-        assert cfg["optim"]["warmup_steps"] == max(1, st.mqar_steps // 10) and cfg["model"]["hidden_size"] == width
-        h3 = jobs[f"induction_head_{kind}_lr0.003"]
-        assert {k: v for k, v in cfg["model"].items() if k not in ("history_length", "max_position_embeddings")} \
-            == {k: v for k, v in h3["model"].items() if k not in ("history_length", "max_position_embeddings")}
-    assert mq["sbc"]["model"]["history_length"] == length and mq["llama"]["model"]["max_position_embeddings"] == length
+    (length,) = st.mqar_lengths
+    assert st.mqar_widths == [32, 64]  # the width of section 8's models, and zoology's narrowest
+    for width in st.mqar_widths:
+        mq = {kind: jobs[f"mqar_L{length}_w{width}_{kind}_lr0.003"] for kind in ("lbc_h3", "lbc_shift", "sbc", "llama")}
+        for kind, cfg in mq.items():
+            assert cfg["dataset"] == {"name": "mqar", "params": {"vocab_size": 128, "input_seq_len": length,
+                                                                 "num_kv_pairs": length // 8}}
+            assert cfg["steps"] == st.mqar_steps and cfg["optim"]["batch_size"] == 32
+            assert cfg["optim"]["warmup_steps"] == max(1, st.mqar_steps // 10)
+            h3 = jobs[f"induction_head_{kind}_lr0.003"]["model"]  # section 8's model, at width st.h3_hidden
+            sized = ("history_length", "max_position_embeddings", "hidden_size", "num_heads", "intermediate_size")
+            assert {k: v for k, v in cfg["model"].items() if k not in sized} \
+                == {k: v for k, v in h3.items() if k not in sized}
+            assert cfg["model"]["hidden_size"] == width
+            if kind.startswith("lbc"):  # the LBC keeps its head size
+                assert cfg["model"]["num_heads"] * h3["hidden_size"] == h3["num_heads"] * width
+        assert mq["llama"]["model"]["intermediate_size"] == 4 * width
+        assert mq["sbc"]["model"]["history_length"] == length
+        assert mq["llama"]["model"]["max_position_embeddings"] == length
     assert mq["lbc_h3"]["model"]["boundary"] == "diagonal" and mq["lbc_shift"]["model"]["boundary"] == "none"
 
 
