@@ -22,10 +22,14 @@ def test_settings_load_typed(mode):
     assert all(isinstance(seed, int) for seed in st.main_seeds)
 
 
-def test_settings_without_main_seeds_are_named(monkeypatch):
+@pytest.mark.parametrize("key,value,match", [
+    ("main_seeds", [], "main_seeds names no seed"),
+    ("elman_variant_steps", {"hidden_99": 300}, r"elman_variant_steps names variants \['hidden_99'\]"),
+])
+def test_bad_settings_files_are_named(monkeypatch, key, value, match):
     real = yaml.safe_load(settings_module.files(settings_module.__package__).joinpath("data", "settings.yaml")
                           .read_text())
-    real["quick"]["main_seeds"] = []
+    real["quick"][key] = value
 
     class _Files:
         def joinpath(self, *parts):
@@ -35,7 +39,7 @@ def test_settings_without_main_seeds_are_named(monkeypatch):
             return yaml.safe_dump(real)
 
     monkeypatch.setattr(settings_module, "files", lambda package: _Files())
-    with pytest.raises(ValueError, match="main_seeds names no seed"):
+    with pytest.raises(ValueError, match=match):
         settings_for("quick")
 
 
@@ -43,6 +47,7 @@ def test_scale_multiplies_training_lengths_with_a_floor():
     base, half, tiny = settings_for("full"), settings_for("full", 0.5), settings_for("quick", 0.01)
     assert half.elman_steps == base.elman_steps // 2 and half.copy_steps == base.copy_steps // 2
     assert half.h3_steps == {k: v // 2 for k, v in base.h3_steps.items()}
+    assert half.elman_variant_steps == {k: v // 2 for k, v in base.elman_variant_steps.items()}
     assert (tiny.elman_steps, tiny.cmp_steps, tiny.copy_steps, tiny.adding_steps) == (10, 10, 10, 10)
     assert tiny.elman_eval_every == 10
     assert half.exact_horizon == base.exact_horizon  # not a training length
