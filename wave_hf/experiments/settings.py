@@ -87,9 +87,13 @@ def settings_for(mode: str, scale: float = 1.0) -> Settings:
     if not scale > 0:
         raise ValueError(f"`scale` must be > 0; got {scale}")
     st = _load(mode)
+
+    def scaled(steps: int) -> int:
+        return max(10, int(round(steps * scale)))
+
     for name in _STEP_FIELDS:
-        setattr(st, name, max(10, int(round(getattr(st, name) * scale))))
-    st.h3_steps = {task: max(10, int(round(n * scale))) for task, n in st.h3_steps.items()}
-    st.elman_variant_steps = {v: max(10, int(round(n * scale))) for v, n in st.elman_variant_steps.items()}
+        setattr(st, name, scaled(getattr(st, name)))
+    st.h3_steps = {task: scaled(n) for task, n in st.h3_steps.items()}
+    st.elman_variant_steps = {variant: scaled(n) for variant, n in st.elman_variant_steps.items()}
     st.elman_eval_every = max(10, min(st.elman_eval_every, st.elman_steps // 3))
     return st

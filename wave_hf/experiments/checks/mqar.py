@@ -53,7 +53,9 @@ def section_mqar(st: Settings, runs: dict[str, RunRecord], out: Path) -> Section
     settings = [(length, width) for length in st.mqar_lengths for width in st.mqar_widths]
     if not any(mqar_job_name(*settings[0], kind, st.h3_lrs[0]) in runs for kind in MODELS):
         return result
-    kv_per_token = job_file("mqar")["kv_pairs_per_token"]
+    spec = job_file("mqar")
+    kv_per_token = spec["kv_pairs_per_token"]
+    examples = st.mqar_steps * spec["optim"]["batch_size"]
     best = {(length, width, kind): _best(st, runs, length, width, kind, result.findings)
             for length, width in settings for kind in MODELS}
     for kind, (label, _) in MODELS.items():
@@ -63,7 +65,6 @@ def section_mqar(st: Settings, runs: dict[str, RunRecord], out: Path) -> Section
             continue
         claim, must_solve = _CLAIMS[kind]
         zoology = {lw: a for lw, a in accs.items() if lw[1] >= _ZOOLOGY_MIN_WIDTH}
-        narrow = {lw: a for lw, a in accs.items() if lw[1] < _ZOOLOGY_MIN_WIDTH}
         zoology_settings = [lw for lw in settings if lw[1] >= _ZOOLOGY_MIN_WIDTH]
         passed = None
         if must_solve and zoology_settings:
@@ -75,8 +76,7 @@ def section_mqar(st: Settings, runs: dict[str, RunRecord], out: Path) -> Section
             "narrower ones reported" if must_solve else "", trained=True,
             values={f"L{length}_w{width}": cells[(length, width)] for length, width in settings},
         ))
-        examples = st.mqar_steps * job_file("mqar")["optim"]["batch_size"]
-        below = ", ".join(f"L{lw[0]} w{lw[1]} ({a:.1f}%)" for lw, a in (zoology | narrow).items() if a < _SOLVED)
+        below = ", ".join(f"L{lw[0]} w{lw[1]} ({a:.1f}%)" for lw, a in accs.items() if a < _SOLVED)
         if passed is False:
             result.findings.append(f"Section 12, MQAR: {label} stays below {_SOLVED:g}% at {below} after "
                                    f"{st.mqar_steps} steps at each rate of {st.h3_lrs} ({examples:,} examples, "
