@@ -17,7 +17,8 @@ their gradients, and is reported relative to the size of u.
 Packed rows (``--packed``): at the same shapes, forward+backward of ``wave_scan``, ``wave_scan_fir`` and
 ``decay_memory`` (keys and values of width D, the LBC mixer's gating memory) on rows of documents of random lengths
 (uniform in [1, 2 * --doc-length - 1], so starts fall anywhere inside chunks) against the same rows unpacked, timed
-alternately in one run; "ratio" is packed throughput / unpacked throughput (goal: >= 0.95).
+in pairs (unpacked, then packed right after it); "ratio" is packed throughput / unpacked throughput, the median over
+at least 5 pairs of the pair's time ratio (goal: >= 0.95).
 
 Usage: python scripts/bench_scan.py [--quick] [--packed] [--doc-length N] [--device cuda] [--threads N]
     [--max-reference-length L]
@@ -28,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -97,14 +99,16 @@ def time_scan(backend: str, u, a, s0, device: str, repeats: int) -> tuple[float,
     return timer(fwd, device, repeats), timer(fwd_bwd, device, repeats)
 
 
-def timer_pair(first, second, device: str, repeats: int, budget_s: float = 4.0) -> tuple[float, float]:
-    """Median wall times (ms) of two functions called alternately (so that drifts of a shared machine hit both)."""
+def timer_pair(first, second, device: str, repeats: int, budget_s: float = 8.0) -> tuple[float, float, float]:
+    """Median wall times (ms) of two functions called alternately, and the median over the pairs of first / second
+    (each pair runs back to back, so that the drifts of a shared machine hit both of its calls alike): at least 5
+    pairs, up to ``repeats`` within ``budget_s``."""
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     t0 = time.perf_counter()
     first()
     second()
     sync()
-    n = max(3, min(repeats, int(budget_s / max(time.perf_counter() - t0, 1e-6))))
+    n = max(5, min(repeats, int(budget_s / max(time.perf_counter() - t0, 1e-6))))
     times = ([], [])
     for _ in range(n):
         for fn, out in ((first, times[0]), (second, times[1])):
@@ -112,7 +116,8 @@ def timer_pair(first, second, device: str, repeats: int, budget_s: float = 4.0) 
             fn()
             sync()
             out.append(time.perf_counter() - t0)
-    return tuple(1e3 * sorted(t)[len(t) // 2] for t in times)
+    ratio = statistics.median(a / b for a, b in zip(*times))
+    return 1e3 * statistics.median(times[0]), 1e3 * statistics.median(times[1]), ratio
 
 
 def random_documents(L: int, mean: int, generator: torch.Generator, batch: int = B) -> torch.Tensor:
@@ -127,7 +132,8 @@ def random_documents(L: int, mean: int, generator: torch.Generator, batch: int =
 
 
 def time_packed(S: int, D: int, L: int, dense: bool, mean: int, device: str, repeats: int) -> dict:
-    """{op: (unpacked f+b ms, packed f+b ms)} for wave_scan, wave_scan_fir and (diagonal only) decay_memory."""
+    """{op: (unpacked f+b ms, packed f+b ms, median unpacked / packed time of a pair)} for wave_scan, wave_scan_fir
+    and (diagonal only) decay_memory."""
     u, a, s0, _ = make_case(S, D, L, dense, device)
     g = torch.Generator().manual_seed(1)
     reset = random_documents(L, mean, g).to(device)
@@ -167,11 +173,10 @@ def packed_table(grid, mean: int, device: str, repeats: int) -> None:
     ratios = {}
     for S, D, L in grid:
         for dense in (False, True):
-            for op, (plain, packed) in time_packed(S, D, L, dense, mean, device, repeats).items():
-                ratios.setdefault(op, []).append(plain / packed)
+            for op, (plain, packed, ratio) in time_packed(S, D, L, dense, mean, device, repeats).items():
+                ratios.setdefault(op, []).append(ratio)
                 form = "dense" if dense else "diag"
-                print(f"| {form} | {S} | {D} | {L} | {op} | {fmt(plain)} | {fmt(packed)} | {plain / packed:.2f} |",
-                      flush=True)  # fmt: skip
+                print(f"| {form} | {S} | {D} | {L} | {op} | {fmt(plain)} | {fmt(packed)} | {ratio:.2f} |", flush=True)
     print("\n# packed / unpacked throughput (goal >= 0.95 for wave_scan_fir and decay_memory): min / median")
     for op, r in ratios.items():
         r = sorted(r)
@@ -262,7 +267,8 @@ def main() -> None:
         print(f"# wave_hf packed-row benchmark: {device} ({name}), torch {torch.__version__}, {args.threads} threads")
         print(f"# B={B}, H={H}, float32, initial state, gradients to every input")
         lengths = (1024, 4096) if args.quick else (1024, 4096, 16384)
-        packed_table(sorted({(S, D, L) for S, D, _ in grid for L in lengths}), args.doc_length, device, repeats)
+        grid = sorted({(S, D, L) for S, D, _ in grid for L in lengths})
+        packed_table(grid, args.doc_length, device, 3 * repeats)
         return
     gflops, gbps = machine_peaks(device)
     name = torch.cuda.get_device_name() if device == "cuda" else platform.processor() or platform.machine()

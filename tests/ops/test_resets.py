@@ -105,6 +105,32 @@ def test_chunked_matches_reference(fir, L, S, D, dense, with_state, nan_empty):
             assert x.dtype == dtype and rel_err(x, ref) < tol, f"{dtype} output {i}: {rel_err(x, ref):.2e}"
 
 
+EXTREME = {
+    "every-step": lambda r: r.fill_(True),  # documents of length 1 only: every chunk's hand-off is cut
+    "last-step": lambda r: r[:, -1].fill_(True),  # a document of length 1 at the end, after one over every chunk
+    "one-row": lambda r: r[0, ::5].fill_(True),  # row 1 has no start: it continues the initial state throughout
+}
+
+
+@pytest.mark.parametrize("kind", list(EXTREME))
+@pytest.mark.parametrize("S,D,dense", FORMS + [(16, 4, True)], ids=["diag", "dense", "diag-S33", "dense-S16"])
+@pytest.mark.parametrize("L", [2, 65, 130])
+@pytest.mark.parametrize("fir", [False, True], ids=["scan", "fir"])
+def test_chunked_extreme_packings(fir, L, S, D, dense, kind, nan_empty):
+    """Packings at the edges: a start at every step, only at the last one, none in a row. Outputs and gradients in
+    float64 match the reference to 1e-10 of their size (or absolutely, where the reference is zero: the gradients of
+    a and of the taps are sums that cancel exactly when every document has length 1)."""
+    u, a, s0, gz, gf = case_tensors(2, L, 2, S, D, dense, True)
+    taps = torch.randn(2, S, D, dtype=torch.float64) if fir else None
+    reset = torch.zeros(2, L, dtype=torch.bool)
+    EXTREME[kind](reset)
+    want = scan_outputs("reference", u, a, s0, gz, gf, reset, taps)
+    got = scan_outputs("chunked", u, a, s0, gz, gf, reset, taps)
+    for i, (x, ref) in enumerate(zip(got, want)):
+        err = (x - ref).norm() / ref.norm().clamp_min(1.0)
+        assert err < 1e-10, f"output {i}: {err:.2e}"
+
+
 def test_chunked_without_resets_is_unchanged():
     """An all-False ``reset`` gives the values of no ``reset`` (up to the rounding of another summation order)."""
     u, a, s0, gz, gf = case_tensors(2, 130, 2, 5, 3, True, True)

@@ -16,16 +16,17 @@ channels; transposed copies in and out are the only reshuffles of the data.
 
 Packed rows (``reset``, ``wave_hf.ops.resets``) keep this structure, and no output reads another document, not even
 through rounding: a document that starts at step j > 0 of a chunk gets its rows in that chunk from the chunk's
-Toeplitz map applied to the window of inputs from its start (one batched matmul for all such starts; the map is
-causal, so the window's later documents do not reach them), written over the chunk's response; the hand-off carries
-only the history values each chunk's first document reads (zero before its start), and across a chunk that holds a
-start it carries only that chunk's own tail values (``_hand_off_masks``: one product per chunk, no masks inside the
-sequential loop of ``lti.propagate_states`` where no start cuts it); the entering history's response is then
-written over again by the rows of the starts. The adjoint does the same in reverse time, where a document "starts"
-at its last position. The lag correlations (the gradients of a and of the FIR taps, sums over all documents)
-subtract their cross-document pairs, which all lie within S steps after a start, as one more block per start
-(``lag_correlation``); the FIR readout's first S outputs after a start, and its adjoint's last S values before one,
-are read again from their own document.
+Toeplitz map applied to the chunk's inputs with the steps before j zeroed (one batched matmul over a copy of the
+chunks that hold such starts; the map is causal, so the chunk's later documents do not reach them), written over the
+chunk's response; the hand-off carries only the history values each chunk's first document reads (zero before its
+start), and across a chunk that holds a start it carries only that chunk's own tail values (``_hand_off_masks``: one
+product per chunk, no masks inside the sequential loop of ``lti.propagate_states`` where no start cuts it); the
+entering history's response is then written over again by the rows of the starts. The adjoint does the same in
+reverse time, where a document "starts" at its last position. The lag correlations (the gradients of a and of the
+FIR taps, sums over all documents) subtract their cross-document pairs, which all lie within S steps after a start,
+as one more block per start (``lag_correlation``); the FIR readout's first S outputs after a start, and its
+adjoint's last S values before one, are read again from their own document. The index tensors of all this are built
+once per forward and once per backward call (``_Documents``).
 
 ``chunked_fir_forward`` / ``chunked_fir_backward`` add the FIR readout y_t = sum_{j<S} f_j z_{t-j} in the same
 layout: per chunk one more matmul by a banded Toeplitz matrix plus one by the history each chunk enters with (a
@@ -34,10 +35,12 @@ by-product of the hand-off), so the waves never leave the channel-major layout b
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 
 from . import lti
-from .resets import NO_START, before_first_reset, doc_starts, final_window, start_list
+from .resets import NO_START, before_first_reset, final_window, start_list
 from .validation import compute_dtype
 
 
@@ -100,6 +103,122 @@ def from_channel_major(y: torch.Tensor, length: int, dtype: torch.dtype) -> torc
     return out
 
 
+class _Documents(NamedTuple):
+    """The document starts of packed rows (``reset`` (B, L)) as the index tensors of one chunked forward or backward
+    call: built once (one host sync, ``start_list``) and shared by the scan, the FIR readout and the lag correlations.
+
+    b, p, length, previous: (R,) row, position and length of each document, and the start of the document before it
+    in its row (``NO_START`` for a row's first). after / before: (R, S) flat rows b*Lp + t of the steps t = p .. p+S-1
+    and t = p-S .. p-1 (clamped into the row and to 0), and after_pad / before_pad (R, S, 1) bool the steps past the
+    document's end and before time 0, which read as zero.
+    """
+
+    reset: torch.Tensor
+    b: torch.Tensor
+    p: torch.Tensor
+    length: torch.Tensor
+    previous: torch.Tensor
+    after: torch.Tensor
+    after_pad: torch.Tensor
+    before: torch.Tensor
+    before_pad: torch.Tensor
+
+
+def _documents(reset: torch.Tensor, padded_length: int, S: int) -> _Documents:
+    """``_Documents`` of ``reset`` (B, L) for channel-major tensors of padded length Lp and substrate S."""
+    b, p, length = start_list(reset)
+    previous = torch.full_like(p, NO_START)
+    previous[1:] = torch.where(b[1:] == b[:-1], p[:-1], previous[1:])
+    steps = torch.arange(S, device=p.device)
+    row = (b * padded_length)[:, None]
+    after, before = p[:, None] + steps, p[:, None] - S + steps
+    return _Documents(
+        reset, b, p, length, previous,
+        row + after.clamp(max=padded_length - 1), (steps >= length[:, None])[:, :, None],
+        row + before.clamp(min=0), (before < 0)[:, :, None],
+    )  # fmt: skip
+
+
+class _Rows(NamedTuple):
+    """Where ``_write_rows`` writes: index (1, M*W), the scatter index of M rows of a (C, N*W) view, and pick (M,),
+    the entries of the (R*K) window rows that go there."""
+
+    index: torch.Tensor
+    pick: torch.Tensor
+
+
+def _rows_to_write(rows: torch.Tensor, valid: torch.Tensor, width: int) -> _Rows:
+    """The rows (R, K) of windows where valid (R, K) bool, for ``_write_rows``; one host sync (``nonzero``)."""
+    pick = valid.view(-1).nonzero().squeeze(1)
+    index = rows.reshape(-1)[pick, None] * width + torch.arange(width, device=rows.device)
+    return _Rows(index.view(1, -1), pick)
+
+
+def _write_rows(flat: torch.Tensor, rows: _Rows, windows: torch.Tensor) -> None:
+    """flat[:, rows] = the picked window rows, in place; flat (C, N, W), windows (C, R*K, W) (a scatter: much
+    faster on CPU than ``index_copy_`` along the middle dimension)."""
+    C = flat.shape[0]
+    values = windows.reshape(C, -1, flat.shape[2]).index_select(1, rows.pick)
+    flat.view(C, -1).scatter_(1, rows.index.expand(C, -1), values.view(C, -1))
+
+
+def _window_rows(x: torch.Tensor, rows: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
+    """x (C, B, Lp, W) at the flat rows (R, K) of ``_Documents``, zero where pad (R, K, 1): (C, R, K, W)."""
+    C, _, _, W = x.shape
+    out = x.reshape(C, -1, W).index_select(1, rows.reshape(-1)).view(C, *rows.shape, W)
+    return out.masked_fill_(pad, 0)
+
+
+class _Heads(NamedTuple):
+    """The documents that start inside a chunk, in scan order (a document's last step, if ``reverse``): chunks (R,)
+    the flat chunk b*n + c of each, drop (R, T, 1) bool the steps of that chunk outside the document's side of its
+    start (the inputs it does not read), and rows, the steps of the chunk from the start to the document's end or the
+    chunk's, which take the document's own response."""
+
+    chunks: torch.Tensor
+    drop: torch.Tensor
+    rows: _Rows
+
+
+def _heads(docs: _Documents, padded_length: int, T: int, W: int, reverse: bool) -> _Heads | None:
+    """``_Heads`` of a forward (``reverse``: adjoint) scan, or None when no document starts inside a chunk. In time
+    order a document starts at p (span: its length) or, in reverse, at its last step p' - 1 before the next start p'
+    (span: back to the previous start, or to time 0)."""
+    if reverse:
+        step, span = docs.p - 1, docs.p - docs.previous.clamp(min=0)
+        offset = step % T
+        inner = (docs.p > 0) & (offset < T - 1)
+    else:
+        step, span = docs.p, docs.length
+        offset = step % T
+        inner = offset > 0  # a document starting at a chunk's first step is the chunk's own zero-history response
+    pick = inner.nonzero().squeeze(1)
+    if pick.numel() == 0:
+        return None
+    step, span, offset = step[pick, None], span[pick, None], offset[pick, None]
+    chunks = docs.b[pick] * (padded_length // T) + step.squeeze(1) // T
+    steps = torch.arange(T, device=step.device)
+    if reverse:  # the adjoint is anti-causal: the rows up to the last step read only the inputs up to it
+        read = steps <= offset
+        rows = read & (steps > offset - span)
+    else:
+        read = steps >= offset
+        rows = read & (steps < offset + span)
+    return _Heads(chunks, ~read[:, :, None], _rows_to_write(chunks[:, None] * T + steps, rows, W))
+
+
+def _head_windows(xchunks: torch.Tensor, toe: torch.Tensor, heads: _Heads) -> torch.Tensor:
+    """The exact zero-history response of each document of ``heads`` over its chunk: the chunk's Toeplitz map applied
+    to the chunk's inputs with those the document does not read zeroed (the map is causal, anti-causal for the
+    adjoint, so the rows ``heads.rows`` read no other document). xchunks (C, B*n, T*W); toe (C, T*W, T*W) in time
+    order. Returns (C, R*T, W) for ``_write_rows``."""
+    C, _, TW = xchunks.shape
+    T = heads.drop.shape[1]
+    window = xchunks.index_select(1, heads.chunks)
+    window.view(C, -1, T, TW // T).masked_fill_(heads.drop, 0)
+    return torch.bmm(window, toe.transpose(1, 2)).view(C, -1, TW // T)
+
+
 def _scan_starts(reset: torch.Tensor, padded_length: int, reverse: bool) -> torch.Tensor:
     """Document starts in scan order, (B, Lp) bool. Forward: ``reset`` padded at the end. Reverse (scan position
     Lp-1-t for time t): a document's last position t, i.e. t + 1 < L starts the next one."""
@@ -110,10 +229,6 @@ def _scan_starts(reset: torch.Tensor, padded_length: int, reverse: bool) -> torc
         return starts.flip(1)
     starts[:, :L] = reset
     return starts
-
-
-def _scan_to_time(sigma: torch.Tensor, padded_length: int, reverse: bool) -> torch.Tensor:
-    return padded_length - 1 - sigma if reverse else sigma
 
 
 def _hand_off_masks(starts: torch.Tensor, T: int, S: int, W: int, reverse: bool, dtype: torch.dtype):
@@ -127,61 +242,13 @@ def _hand_off_masks(starts: torch.Tensor, T: int, S: int, W: int, reverse: bool,
     """
     B, Lp = starts.shape
     n = Lp // T
-    first = doc_starts(starts)[:, ::T]  # (B, n): document of each chunk's first step
-    before = torch.arange(0, Lp, T, device=starts.device)[:, None] - S + torch.arange(S, device=starts.device)
-    reads = before[None] >= first[:, :, None]  # (B, n, S): scan positions c*T - S + i
+    # counts[:, S + t] = starts at scan positions <= t (zero for t < 0): a value at h is read by chunk c when no
+    # start lies in (h, c*T], and the hand-off from c to c+1 is kept when none lies in [c*T, (c+1)*T]
+    counts = torch.cat([starts.new_zeros(B, S, dtype=torch.int32), starts.cumsum(1, dtype=torch.int32)], 1)
+    reads = counts.unfold(1, S, T)[:, :n] == counts[:, S::T, None]  # (B, n, S): scan positions c*T - S + i
     reads = reads.flip(2) if reverse else reads
-    holds = starts.view(B, n, T).any(2)
-    keep = ~(holds[:, :-1] | starts[:, T::T])  # (B, n-1)
+    keep = counts[:, S + T :: T] == counts[:, S - 1 :: T][:, : n - 1]  # (B, n-1)
     return reads.permute(1, 0, 2).repeat_interleave(W, 2)[:, None].to(dtype), keep.T[:, None, :, None].to(dtype)
-
-
-def _gather_rows(flat: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-    """flat (C, N, W)[:, rows] for integer rows of any shape: (C, rows.numel(), W)."""
-    return flat.index_select(1, rows.reshape(-1))
-
-
-def _write_rows(flat: torch.Tensor, rows: torch.Tensor, values: torch.Tensor) -> None:
-    """flat[:, rows] = values in place; flat (C, N, W), rows (M,), values (C, M, W) (a scatter: much faster on CPU
-    than ``index_copy_`` along the middle dimension)."""
-    C, _, W = flat.shape
-    index = (rows[:, None] * W + torch.arange(W, device=rows.device)).view(1, -1).expand(C, -1)
-    flat.view(C, -1).scatter_(1, index, values.reshape(C, -1))
-
-
-def _valid_rows(rows: torch.Tensor, values: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The entries of windows that ``_write_rows`` writes: rows (R, K), values (C, R*K, W) (or (C, R, K, W)) and valid
-    (R, K) bool -> (rows (M,), values (C, M, W)); an ``index_select`` (faster on CPU than a boolean mask)."""
-    pick = valid.view(-1).nonzero().squeeze(1)
-    C, W = values.shape[0], values.shape[-1]
-    return rows.reshape(-1)[pick], values.reshape(C, -1, W).index_select(1, pick)
-
-
-def _document_heads(xflat: torch.Tensor, toe: torch.Tensor, starts: torch.Tensor, T: int, reverse: bool):
-    """The exact zero-history response of each document that starts inside a chunk (scan step j > 0), over its rows
-    in that chunk: the chunk's Toeplitz map applied to the window of x from the start (in time order: to the
-    start, if ``reverse``), which reads no other document (the map is causal, anti-causal if ``reverse``).
-    xflat: (C, B*Lp, W); toe: (C, T*W, T*W) in time order; starts: (B, Lp) in scan order.
-    Returns (rows of xflat (M,), values (C, M, W)) or None when no document starts inside a chunk.
-    """
-    C, _, W = xflat.shape
-    B, Lp = starts.shape
-    b, sigma, length = start_list(starts)
-    j = sigma % T
-    inner = j > 0  # a document starting at a chunk's first step is the chunk's own zero-history response
-    if not bool(inner.any()):
-        return None
-    b, sigma, length, j = b[inner], sigma[inner], length[inner], j[inner]
-    steps = torch.arange(T, device=b.device)
-    rows_in_chunk = torch.minimum(T - j, length)[:, None]
-    if reverse:  # the window in time order ends at the document's last step (toe is anti-causal)
-        first = _scan_to_time(sigma, Lp, reverse) - (T - 1)
-        valid = steps >= T - rows_in_chunk
-    else:
-        first, valid = sigma, steps < rows_in_chunk
-    rows = b[:, None] * Lp + (first[:, None] + steps).clamp(0, Lp - 1)
-    response = torch.bmm(_gather_rows(xflat, rows).view(C, -1, T * W), toe.transpose(1, 2)).view(C, -1, W)
-    return _valid_rows(rows, response, valid)
 
 
 def scan_channel_major(
@@ -189,30 +256,31 @@ def scan_channel_major(
     a_blk: torch.Tensor,
     hist: torch.Tensor | None,
     reverse: bool = False,
-    reset: torch.Tensor | None = None,
+    docs: _Documents | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Block recurrence z_t = x_t + sum_k a_k z_{t-k}, or with ``reverse`` its adjoint z_t = x_t + sum_k a_k^T z_{t+k}.
 
     x: (C, B, Lp, W) with Lp a multiple of ``chunk_length``; a_blk: (C, S, W, W) in x's dtype; hist: the S values
     before the sequence, chronological (B, S, C, W), or None for zeros (always None for ``reverse``: the adjoint
-    starts from zeros after the end, and the zero padding at the end keeps it zero there); reset: (B, L) bool document
-    starts or None. Returns z (C, B, Lp, W) and the S values entering each chunk as its first document reads them
-    (zero before that document's start), (C, B*n, S*W) with row b*n + c for chunk c of row b (chronological, in scan
-    order), or None when no chunk has a history (one chunk, no ``hist``).
+    starts from zeros after the end, and the zero padding at the end keeps it zero there); docs: the document starts
+    of packed rows or None. Returns z (C, B, Lp, W) and the S values entering each chunk as its first document reads
+    them (zero before that document's start), (C, B*n, S*W) with row b*n + c for chunk c of row b (chronological, in
+    scan order), or None when no chunk has a history (one chunk, no ``hist``).
     """
     C, B, Lp, W = x.shape
     S = a_blk.shape[1]
     T = chunk_length(S, W)
     n = Lp // T
     toe, phi = _chunk_operators(a_blk, T, reverse)
-    y = torch.bmm(x.view(C, B * n, T * W), toe.transpose(1, 2))  # every chunk of every row, from zero history
+    xchunks = x.view(C, B * n, T * W)
+    y = torch.bmm(xchunks, toe.transpose(1, 2))  # every chunk of every row, from zero history
     heads = keep = reads = None
-    if reset is not None:  # documents that start inside a chunk get their exact rows (overwritten again below)
-        starts = _scan_starts(reset, Lp, reverse)
-        heads = _document_heads(x.view(C, B * Lp, W), toe, starts, T, reverse)
+    if docs is not None:  # documents that start inside a chunk get their exact rows (overwritten again below)
+        heads = _heads(docs, Lp, T, W, reverse)
         if heads is not None:
-            _write_rows(y.view(C, B * Lp, W), *heads)
-        reads, keep = _hand_off_masks(starts, T, S, W, reverse, y.dtype)
+            windows = _head_windows(xchunks, toe, heads)
+            _write_rows(y.view(C, B * Lp, W), heads.rows, windows)
+        reads, keep = _hand_off_masks(_scan_starts(docs.reset, Lp, reverse), T, S, W, reverse, y.dtype)
     if n == 1 and hist is None:
         return y.view(C, B, Lp, W), None
     # rows of a chunk that form the history of the next chunk in scan order: its last S steps (first S if reverse)
@@ -230,32 +298,22 @@ def scan_channel_major(
     entering = (R.flip(0) if reverse else R).permute(1, 2, 0, 3).reshape(C, B * n, S * W)  # chunks in time order
     y.baddbmm_(entering, phi.transpose(1, 2))
     if heads is not None:  # the rows from a chunk's first start on do not read the entering history
-        _write_rows(y.view(C, B * Lp, W), *heads)
+        _write_rows(y.view(C, B * Lp, W), heads.rows, windows)
     return y.view(C, B, Lp, W), entering
 
 
-def _history_before(z: torch.Tensor, hist: torch.Tensor | None, b: torch.Tensor, p: torch.Tensor, S: int):
-    """The S values z_{p-S} .. z_{p-1} before each start (b, p), from z (C, B, Lp, W) or, before time 0, from hist
+def _history_before(z: torch.Tensor, hist: torch.Tensor | None, docs: _Documents) -> torch.Tensor:
+    """The S values z_{p-S} .. z_{p-1} before each document start p, from z (C, B, Lp, W) or, before time 0, from hist
     (B, S, C, W) (None: zeros): (C, R, S, W)."""
-    C, B, Lp, W = z.shape
-    before = p[:, None] - S + torch.arange(S, device=p.device)  # (R, S)
-    out = _gather_rows(z.reshape(C, B * Lp, W), b[:, None] * Lp + before.clamp(min=0)).view(C, -1, S, W)
-    out = out * (before >= 0)[None, :, :, None]
+    out = _window_rows(z, docs.before, docs.before_pad)
     if hist is not None:  # only the starts p < S reach back to the initial history
-        early = (p < S).nonzero().squeeze(1)
-        before = before[early]
-        rows = (b[early, None] * S + (before + S).clamp(max=S - 1)).view(-1)
-        past = _gather_rows(hist.permute(2, 0, 1, 3).reshape(C, B * S, W), rows).view(C, -1, S, W)
-        out.index_add_(1, early, past * (before < 0)[None, :, :, None])
+        C, S = z.shape[0], hist.shape[1]
+        early = (docs.p < S).nonzero().squeeze(1)
+        before = docs.p[early, None] - S + torch.arange(S, device=early.device)
+        rows = (docs.b[early, None] * S + (before + S).clamp(max=S - 1)).view(-1)
+        past = hist.permute(2, 0, 1, 3).reshape(C, -1, z.shape[3]).index_select(1, rows).view(C, -1, S, z.shape[3])
+        out.index_add_(1, early, past.masked_fill_(docs.before_pad[early].logical_not()[None], 0))
     return out
-
-
-def _after_start(g: torch.Tensor, b: torch.Tensor, p: torch.Tensor, length: torch.Tensor, S: int) -> torch.Tensor:
-    """The first S values g_p .. g_{p+S-1} of each document (zeros after its end): (C, R, S, W)."""
-    C, B, Lp, W = g.shape
-    steps = torch.arange(S, device=p.device)
-    rows = b[:, None] * Lp + (p[:, None] + steps).clamp(max=Lp - 1)
-    return _gather_rows(g.reshape(C, B * Lp, W), rows).view(C, -1, S, W) * (steps < length[:, None])[None, :, :, None]
 
 
 def _lag_diagonals(P: torch.Tensor, S: int, first_lag: int) -> torch.Tensor:
@@ -278,7 +336,7 @@ def lag_correlation(
     S: int,
     T: int,
     first_lag: int = 1,
-    reset: torch.Tensor | None = None,
+    cross: tuple[_Documents, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """sum_{b,t} g_t z_{t-k}^T for the S lags k = first_lag .. first_lag + S - 1 (grad a_k: lags 1..S; the FIR taps:
     lags 0..S-1), with z_{t-k} from ``hist`` for t < k.
@@ -288,9 +346,10 @@ def lag_correlation(
     T); P = sum over blocks of g_block^T [last S values before the block; z_block], and lag k is the sum of P along
     its block diagonal of offset S - k. The "before" part pairs each block with the tail of the previous one through
     one matmul over the flattened (batch, block) rows; the pairs that cross a batch row are then swapped for the
-    initial history. With ``reset`` (B, L), the pairs across a document start are left out: they all lie within S
-    steps of a start, and the first S values of g after each start times the S values of z before it are subtracted
-    from the "before" part, as one more block per start.
+    initial history. With ``cross`` (the documents of packed rows and the S values of z before each start, from
+    ``_history_before``), the pairs across a document start are left out: they all lie within S steps of a start, and
+    the first S values of g after each start times the S values of z before it are subtracted from the "before" part,
+    as one more block per start.
     """
     C, B, Lp, W = g.shape
     Tc = T if T == S else 1 << (S - 1).bit_length()
@@ -303,13 +362,10 @@ def lag_correlation(
     before.baddbmm_(firsts[:, :, 1:], Z.view(C, B, nb, Tc * W)[:, :-1, nb - 1, tail], alpha=-1)
     if hist is not None:
         before.baddbmm_(firsts, hist.permute(2, 0, 1, 3).reshape(C, B, S * W))
-    if reset is not None:  # minus the pairs across a document start p: t = p + i, t - k = p - S + h (i, h < S)
-        b, p, length = start_list(reset)
-        before[:, : S * W].baddbmm_(
-            _after_start(g, b, p, length, S).reshape(C, -1, S * W).transpose(1, 2),
-            _history_before(z, hist, b, p, S).reshape(C, -1, S * W),
-            alpha=-1,
-        )
+    if cross is not None:  # minus the pairs across a document start p: t = p + i, t - k = p - S + h (i, h < S)
+        docs, z_before = cross
+        g_after = _window_rows(g, docs.after, docs.after_pad)
+        before[:, : S * W].baddbmm_(g_after.view(C, -1, S * W).transpose(1, 2), z_before.view(C, -1, S * W), alpha=-1)
     return _lag_diagonals(torch.cat([before, body], dim=-1).view(C, Tc, W, S + Tc, W), S, first_lag)
 
 
@@ -341,7 +397,8 @@ def chunked_forward(
     B, L, H, D = u.shape
     a_blk, hist, _, Lp = _setup(a, initial_state, L, compute_dtype(u, a, initial_state))
     C, S, W, _ = a_blk.shape
-    y, _ = scan_channel_major(to_channel_major(u.reshape(B, L, C, W), Lp, a_blk.dtype), a_blk, hist, reset=reset)
+    docs = None if reset is None else _documents(reset, Lp, S)
+    y, _ = scan_channel_major(to_channel_major(u.reshape(B, L, C, W), Lp, a_blk.dtype), a_blk, hist, docs=docs)
     z = from_channel_major(y, L, u.dtype)
     return z.view(B, L, H, D), lti.state_from_history(final_history(z, hist, S, reset), H, D)
 
@@ -356,20 +413,27 @@ def _final_grad_onto(dz: torch.Tensor, grad_final: torch.Tensor, reset: torch.Te
     return direct
 
 
+def _cross(docs: _Documents | None, zc: torch.Tensor, hist: torch.Tensor | None):
+    """The ``cross`` argument of ``lag_correlation`` for the waves zc (C, B, Lp, W), or None without documents."""
+    return None if docs is None else (docs, _history_before(zc, hist, docs))
+
+
 def _adjoint(
     dz: torch.Tensor, zc: torch.Tensor, a_blk: torch.Tensor, hist: torch.Tensor | None, T: int,
-    direct: torch.Tensor | None, want_history: bool, reset: torch.Tensor | None,
+    direct: torch.Tensor | None, want_history: bool, cross: tuple[_Documents, torch.Tensor] | None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """Gradients of the scan given dz, the gradient of its outputs, channel-major (C, B, Lp, W) and zero on the
     padding, and its outputs zc (C, B, Lp, W): (g = grad u (C, B, Lp, W), grad a_blk (C, S, W, W), grad of the
-    chronological initial history (B, S, C, W) plus ``direct`` (its other gradient, or None), if ``want_history``)."""
+    chronological initial history (B, S, C, W) plus ``direct`` (its other gradient, or None), if ``want_history``).
+    cross: packed rows' documents and zc before each start (as in ``lag_correlation``), or None."""
     S = a_blk.shape[1]
-    g, _ = scan_channel_major(dz, a_blk, None, reverse=True, reset=reset)
-    grad_a = lag_correlation(g, zc, hist, S, T, reset=reset)
+    g, _ = scan_channel_major(dz, a_blk, None, reverse=True, docs=None if cross is None else cross[0])
+    grad_a = lag_correlation(g, zc, hist, S, T, cross=cross)
     if not want_history:
         return g, grad_a, None
     head = g[:, :, :S].permute(1, 2, 0, 3)  # Lp >= T >= S
-    if reset is not None:  # the initial history drives only the steps before the first document start
+    if cross is not None:  # the initial history drives only the steps before the first document start
+        reset = cross[0].reset
         reads = before_first_reset(reset, min(S, reset.shape[1]))
         head = head * torch.cat([reads, reads.new_ones(reads.shape[0], S - reads.shape[1])], 1)[:, :, None, None]
     return g, grad_a, lti.history_grad(a_blk, head, direct)
@@ -393,7 +457,8 @@ def chunked_backward(
     if grad_final is not None:
         direct = _final_grad_onto(dz, lti.history_from_state(grad_final.to(a_blk.dtype), C, W), reset, L)
     zc = to_channel_major(z.reshape(B, L, C, W), Lp, a_blk.dtype)
-    g, grad_a, grad_hist = _adjoint(dz, zc, a_blk, hist, T, direct, initial_state is not None, reset)
+    docs = None if reset is None else _documents(reset, Lp, S)
+    g, grad_a, grad_hist = _adjoint(dz, zc, a_blk, hist, T, direct, initial_state is not None, _cross(docs, zc, hist))
     grad_a = lti.from_blocks(grad_a, a.shape).to(a.dtype)
     grad_u = from_channel_major(g, L, grad_z.dtype).view(B, L, H, D)
     if initial_state is None:
@@ -441,21 +506,16 @@ def chunked_fir_forward(
     B, L, H, D = u.shape
     a_blk, hist, T, Lp = _setup(a, initial_state, L, compute_dtype(u, a, fir, initial_state))
     C, S, W, _ = a_blk.shape
-    zc, entering = scan_channel_major(
-        to_channel_major(u.reshape(B, L, C, W), Lp, a_blk.dtype), a_blk, hist, reset=reset
-    )
+    docs = None if reset is None else _documents(reset, Lp, S)
+    zc, entering = scan_channel_major(to_channel_major(u.reshape(B, L, C, W), Lp, a_blk.dtype), a_blk, hist, docs=docs)
     lower, read_history = _fir_operators(_channel_taps(fir.to(a_blk.dtype), W), T)
     y = torch.bmm(zc.view(C, -1, T * W), lower.transpose(1, 2))
     if entering is not None:  # otherwise every chunk starts from the zero history
         y.baddbmm_(entering, read_history.transpose(1, 2))
-    if reset is not None:  # the first S outputs of each document, read again from that document alone
-        b, p, length = start_list(reset)
-        window = _after_start(zc, b, p, length, S).reshape(C, -1, S * W)
-        head = torch.bmm(window, lower[:, : S * W, : S * W].transpose(1, 2)).view(C, -1, S, W)
-        steps = torch.arange(S, device=p.device)
-        valid = steps < length[:, None]
-        rows = b[:, None] * Lp + p[:, None] + steps
-        _write_rows(y.view(C, B * Lp, W), *_valid_rows(rows, head, valid))
+    if docs is not None:  # the first S outputs of each document, read again from that document alone
+        window = _window_rows(zc, docs.after, docs.after_pad).view(C, -1, S * W)
+        head = torch.bmm(window, lower[:, : S * W, : S * W].transpose(1, 2))
+        _write_rows(y.view(C, B * Lp, W), _rows_to_write(docs.after, ~docs.after_pad.squeeze(2), W), head)
     y = from_channel_major(y.view(C, B, Lp, W), L, u.dtype).view(B, L, H, D)
     z = from_channel_major(zc, L, u.dtype).view(B, L, H, D) if output_waves else u.new_empty(0)
     return y, z, zc
@@ -485,7 +545,9 @@ def chunked_fir_backward(
     onto_history = torch.bmm(rows, read_history).view(C, B, n, S * W)
     dz[:, :, :-1, (T - S) * W :] += onto_history[:, :, 1:]
     dz = dz.view(C, B, Lp, W)
-    taps_grad = lag_correlation(gy, zc, hist, S, T, first_lag=0, reset=reset).diagonal(dim1=-2, dim2=-1)  # (C, S, W)
+    docs = None if reset is None else _documents(reset, Lp, S)
+    cross = _cross(docs, zc, hist)
+    taps_grad = lag_correlation(gy, zc, hist, S, T, first_lag=0, cross=cross).diagonal(dim1=-2, dim2=-1)  # (C, S, W)
     grad_fir = (taps_grad.reshape(H, D, S).transpose(1, 2) if W == 1 else taps_grad).to(fir.dtype)
     direct = None
     if initial_state is not None:  # the FIR's direct reads of the initial history, from chunk 0 of each row
@@ -495,21 +557,15 @@ def chunked_fir_backward(
             reads = torch.cat([reads, reads.new_zeros(B, T - reads.shape[1])], 1).repeat_interleave(W, 1)
             first = first * reads.to(first.dtype)
         direct = torch.bmm(first, read_history).reshape(C, B, S, W).permute(1, 2, 0, 3)
-    if reset is not None:  # the last S values of each document before a start, read from that document alone
-        b, p, _ = start_list(reset)
-        previous = torch.full_like(p, NO_START)
-        if p.numel() > 1:
-            previous[1:] = torch.where(b[1:] == b[:-1], p[:-1], previous[1:])
-        steps = torch.arange(S, device=p.device)
-        before = p[:, None] - S + steps  # (R, S)
-        window = _gather_rows(gy.view(C, B * Lp, W), b[:, None] * Lp + before.clamp(min=0))
-        window = window.view(C, -1, S * W) * (before >= 0).repeat_interleave(W, 1)
-        tail = torch.bmm(window, lower[:, : S * W, : S * W]).view(C, -1, S, W)
-        valid = (before >= 0) & (before >= previous[:, None])
-        _write_rows(dz.view(C, B * Lp, W), *_valid_rows(b[:, None] * Lp + before, tail, valid))
+    if docs is not None:  # the last S values of each document before a start, read from that document alone
+        window = _window_rows(gy, docs.before, docs.before_pad).view(C, -1, S * W)
+        tail = torch.bmm(window, lower[:, : S * W, : S * W])
+        steps = docs.p[:, None] - S + torch.arange(S, device=docs.p.device)
+        valid = (steps >= docs.previous[:, None]) & ~docs.before_pad.squeeze(2)
+        _write_rows(dz.view(C, B * Lp, W), _rows_to_write(docs.before, valid, W), tail)
     if grad_z is not None:
         dz[:, :, :L] += grad_z.reshape(B, L, C, W).permute(2, 0, 1, 3)
-    g, grad_a, grad_hist = _adjoint(dz, zc, a_blk, hist, T, direct, initial_state is not None, reset)
+    g, grad_a, grad_hist = _adjoint(dz, zc, a_blk, hist, T, direct, initial_state is not None, cross)
     grad_a = lti.from_blocks(grad_a, a.shape).to(a.dtype)
     grad_u = from_channel_major(g, L, grad_y.dtype).view(B, L, H, D)
     if initial_state is None:
