@@ -170,10 +170,10 @@ def _window_rows(x: torch.Tensor, rows: torch.Tensor, pad: torch.Tensor) -> torc
 
 
 class _Heads(NamedTuple):
-    """The documents that start inside a chunk, in scan order (a document's last step, if ``reverse``): chunks (R,)
-    the flat chunk b*n + c of each, drop (R, T, 1) bool the steps of that chunk outside the document's side of its
-    start (the inputs it does not read), and rows, the steps of the chunk from the start to the document's end or the
-    chunk's, which take the document's own response."""
+    """The documents whose scan starts inside a chunk (the adjoint runs backwards in time: for it, those that end
+    inside one): chunks (R,) the flat chunk b*n + c of each, drop (R, T, 1) bool the steps of that chunk on the far
+    side of the start (the inputs the document does not read), and rows, the steps of the chunk from the start to the
+    document's other end or the chunk's, which take the document's own response."""
 
     chunks: torch.Tensor
     drop: torch.Tensor
