@@ -110,7 +110,7 @@ class _Documents(NamedTuple):
     b, p, length, previous: (R,) row, position and length of each document, and the start of the document before it
     in its row (``NO_START`` for a row's first). after / before: (R, S) flat rows b*Lp + t of the steps t = p .. p+S-1
     and t = p-S .. p-1 (clamped into the row and to 0), and after_pad / before_pad (R, S, 1) bool the steps past the
-    document's end and before time 0, which read as zero.
+    document's end and before time 0, which read as zero; before_steps (R, S) the steps p-S .. p-1 themselves.
     """
 
     reset: torch.Tensor
@@ -122,6 +122,7 @@ class _Documents(NamedTuple):
     after_pad: torch.Tensor
     before: torch.Tensor
     before_pad: torch.Tensor
+    before_steps: torch.Tensor
 
 
 def _documents(reset: torch.Tensor, padded_length: int, S: int) -> _Documents:
@@ -135,7 +136,7 @@ def _documents(reset: torch.Tensor, padded_length: int, S: int) -> _Documents:
     return _Documents(
         reset, b, p, length, previous,
         row + after.clamp(max=padded_length - 1), (steps >= length[:, None])[:, :, None],
-        row + before.clamp(min=0), (before < 0)[:, :, None],
+        row + before.clamp(min=0), (before < 0)[:, :, None], before,
     )  # fmt: skip
 
 
@@ -309,7 +310,7 @@ def _history_before(z: torch.Tensor, hist: torch.Tensor | None, docs: _Documents
     if hist is not None:  # only the starts p < S reach back to the initial history
         C, S = z.shape[0], hist.shape[1]
         early = (docs.p < S).nonzero().squeeze(1)
-        before = docs.p[early, None] - S + torch.arange(S, device=early.device)
+        before = docs.before_steps[early]
         rows = (docs.b[early, None] * S + (before + S).clamp(max=S - 1)).view(-1)
         past = hist.permute(2, 0, 1, 3).reshape(C, -1, z.shape[3]).index_select(1, rows).view(C, -1, S, z.shape[3])
         out.index_add_(1, early, past.masked_fill_(docs.before_pad[early].logical_not()[None], 0))
@@ -560,8 +561,7 @@ def chunked_fir_backward(
     if docs is not None:  # the last S values of each document before a start, read from that document alone
         window = _window_rows(gy, docs.before, docs.before_pad).view(C, -1, S * W)
         tail = torch.bmm(window, lower[:, : S * W, : S * W])
-        steps = docs.p[:, None] - S + torch.arange(S, device=docs.p.device)
-        valid = (steps >= docs.previous[:, None]) & ~docs.before_pad.squeeze(2)
+        valid = (docs.before_steps >= docs.previous[:, None]) & ~docs.before_pad.squeeze(2)
         _write_rows(dz.view(C, B * Lp, W), _rows_to_write(docs.before, valid, W), tail)
     if grad_z is not None:
         dz[:, :, :L] += grad_z.reshape(B, L, C, W).permute(2, 0, 1, 3)
