@@ -27,4 +27,4 @@ echo "check_latest: versions that differ from constraints.txt:"
 grep -v '^#' constraints.txt | sort | comm -13 - "$(dirname "$venv")/latest.txt" | sed 's/^/  /'
 
 "$venv/bin/ruff" check .
-"$venv/bin/python" -m pytest -q -p no:cacheprovider "$@"
+"$venv/bin/python" -m pytest -q -n logical --dist loadfile -p no:cacheprovider "$@"
