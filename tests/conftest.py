@@ -10,15 +10,10 @@ import tempfile
 _ROOT = os.environ.setdefault("WAVE_HF_TEST_CACHE", tempfile.mkdtemp(prefix="wave_hf_test_cache_"))
 # pytest-xdist workers inherit the variables the controller's conftest set; each worker gets caches of its own
 _CACHE = os.path.join(_ROOT, os.environ.get("PYTEST_XDIST_WORKER", "main"))
-for _var, _path in {
-    "HF_HOME": ("hf",),
-    "HF_DATASETS_CACHE": ("hf", "datasets"),
-    "TRITON_CACHE_DIR": ("triton",),
-    "TORCHINDUCTOR_CACHE_DIR": ("inductor",),
-}.items():
-    if not os.environ.get(_var, _ROOT).startswith(_ROOT):
-        continue  # set by the user: kept
-    os.environ[_var] = os.path.join(_CACHE, *_path)
+for _var, _sub in {"HF_HOME": "hf", "HF_DATASETS_CACHE": "hf/datasets", "TRITON_CACHE_DIR": "triton",
+                   "TORCHINDUCTOR_CACHE_DIR": "inductor"}.items():
+    if os.environ.get(_var, _ROOT).startswith(_ROOT):  # unset, or set by the controller: a value the user set is kept
+        os.environ[_var] = os.path.join(_CACHE, _sub)
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
