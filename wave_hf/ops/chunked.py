@@ -185,14 +185,10 @@ def _heads(docs: _Documents, padded_length: int, T: int, W: int, reverse: bool) 
     """``_Heads`` of a forward (``reverse``: adjoint) scan, or None when no document starts inside a chunk. In time
     order a document starts at p (span: its length) or, in reverse, at its last step p' - 1 before the next start p'
     (span: back to the previous start, or to time 0)."""
-    if reverse:
-        step, span = docs.p - 1, docs.p - docs.previous.clamp(min=0)
-        offset = step % T
-        inner = (docs.p > 0) & (offset < T - 1)
-    else:
-        step, span = docs.p, docs.length
-        offset = step % T
-        inner = offset > 0  # a document starting at a chunk's first step is the chunk's own zero-history response
+    step, span = (docs.p - 1, docs.p - docs.previous.clamp(min=0)) if reverse else (docs.p, docs.length)
+    offset = step % T
+    # a document that starts at a chunk's first step (in reverse: ends at its last) is the chunk's own response
+    inner = (docs.p > 0) & (offset < T - 1) if reverse else offset > 0
     pick = inner.nonzero().squeeze(1)
     if pick.numel() == 0:
         return None
@@ -382,13 +378,17 @@ def final_history(z: torch.Tensor, hist: torch.Tensor | None, S: int, reset: tor
     return out if reset is None else out * final_window(reset, S)[:, :, None, None].to(out.dtype)
 
 
-def _setup(a: torch.Tensor, initial_state: torch.Tensor | None, length: int, dtype: torch.dtype):
-    """Block boundary, initial history, chunk length and padded length shared by forward and backward."""
+def _setup(
+    a: torch.Tensor, initial_state: torch.Tensor | None, length: int, dtype: torch.dtype, reset: torch.Tensor | None
+):
+    """Block boundary, initial history, chunk length, padded length and the documents of packed rows (None without
+    ``reset``) shared by forward and backward."""
     a_blk = lti.to_blocks(a.to(dtype))
     C, S, W, _ = a_blk.shape
     hist = None if initial_state is None else lti.history_from_state(initial_state.to(dtype), C, W)
     T = chunk_length(S, W)
-    return a_blk, hist, T, max(1, -(-length // T)) * T
+    Lp = max(1, -(-length // T)) * T
+    return a_blk, hist, T, Lp, None if reset is None else _documents(reset, Lp, S)
 
 
 def chunked_forward(
@@ -396,9 +396,8 @@ def chunked_forward(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """z (B, L, H, D) and final state (B, H, S, D), both in u's dtype; shapes as in ``wave_hf.ops.wave_scan``."""
     B, L, H, D = u.shape
-    a_blk, hist, _, Lp = _setup(a, initial_state, L, compute_dtype(u, a, initial_state))
+    a_blk, hist, _, Lp, docs = _setup(a, initial_state, L, compute_dtype(u, a, initial_state), reset)
     C, S, W, _ = a_blk.shape
-    docs = None if reset is None else _documents(reset, Lp, S)
     y, _ = scan_channel_major(to_channel_major(u.reshape(B, L, C, W), Lp, a_blk.dtype), a_blk, hist, docs=docs)
     z = from_channel_major(y, L, u.dtype)
     return z.view(B, L, H, D), lti.state_from_history(final_history(z, hist, S, reset), H, D)
@@ -451,14 +450,13 @@ def chunked_backward(
     """Gradients (u, a, initial_state) of ``chunked_forward`` given grad_z (B, L, H, D), grad_final (B, H, S, D)
     or None, and the forward output z (B, L, H, D)."""
     B, L, H, D = grad_z.shape
-    a_blk, hist, T, Lp = _setup(a, initial_state, L, compute_dtype(grad_z, a, initial_state))
+    a_blk, hist, T, Lp, docs = _setup(a, initial_state, L, compute_dtype(grad_z, a, initial_state), reset)
     C, S, W, _ = a_blk.shape
     dz = to_channel_major(grad_z.reshape(B, L, C, W), Lp, a_blk.dtype)
     direct = None
     if grad_final is not None:
         direct = _final_grad_onto(dz, lti.history_from_state(grad_final.to(a_blk.dtype), C, W), reset, L)
     zc = to_channel_major(z.reshape(B, L, C, W), Lp, a_blk.dtype)
-    docs = None if reset is None else _documents(reset, Lp, S)
     g, grad_a, grad_hist = _adjoint(dz, zc, a_blk, hist, T, direct, initial_state is not None, _cross(docs, zc, hist))
     grad_a = lti.from_blocks(grad_a, a.shape).to(a.dtype)
     grad_u = from_channel_major(g, L, grad_z.dtype).view(B, L, H, D)
@@ -505,9 +503,8 @@ def chunked_fir_forward(
     """Readout y (B, L, H, D), the waves z (B, L, H, D) if ``output_waves`` (else empty) and z channel-major
     (C, B, Lp, W) in the compute dtype, kept for the backward."""
     B, L, H, D = u.shape
-    a_blk, hist, T, Lp = _setup(a, initial_state, L, compute_dtype(u, a, fir, initial_state))
+    a_blk, hist, T, Lp, docs = _setup(a, initial_state, L, compute_dtype(u, a, fir, initial_state), reset)
     C, S, W, _ = a_blk.shape
-    docs = None if reset is None else _documents(reset, Lp, S)
     zc, entering = scan_channel_major(to_channel_major(u.reshape(B, L, C, W), Lp, a_blk.dtype), a_blk, hist, docs=docs)
     lower, read_history = _fir_operators(_channel_taps(fir.to(a_blk.dtype), W), T)
     y = torch.bmm(zc.view(C, -1, T * W), lower.transpose(1, 2))
@@ -534,7 +531,7 @@ def chunked_fir_backward(
     """Gradients (u, a, fir, initial_state) of ``chunked_fir_forward`` given grad_y (B, L, H, D), grad_z (B, L, H, D)
     or None and the saved channel-major waves zc."""
     B, L, H, D = grad_y.shape
-    a_blk, hist, T, Lp = _setup(a, initial_state, L, zc.dtype)
+    a_blk, hist, T, Lp, docs = _setup(a, initial_state, L, zc.dtype, reset)
     C, S, W, _ = a_blk.shape
     n = Lp // T
     gy = to_channel_major(grad_y.reshape(B, L, C, W), Lp, zc.dtype)
@@ -546,7 +543,6 @@ def chunked_fir_backward(
     onto_history = torch.bmm(rows, read_history).view(C, B, n, S * W)
     dz[:, :, :-1, (T - S) * W :] += onto_history[:, :, 1:]
     dz = dz.view(C, B, Lp, W)
-    docs = None if reset is None else _documents(reset, Lp, S)
     cross = _cross(docs, zc, hist)
     taps_grad = lag_correlation(gy, zc, hist, S, T, first_lag=0, cross=cross).diagonal(dim1=-2, dim2=-1)  # (C, S, W)
     grad_fir = (taps_grad.reshape(H, D, S).transpose(1, 2) if W == 1 else taps_grad).to(fir.dtype)
